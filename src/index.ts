@@ -1,0 +1,192 @@
+// The public library API: each function is one verb of the CLI, composed from the stages.
+
+import { TsociError } from './errors.js';
+import { type CopyEvent, copyImage } from './layout/copy.js';
+import { asWriter, collectGarbage, type GcResult } from './layout/gc.js';
+import { type StoredImage, readImage } from './layout/image.js';
+import { findRef, listRefs, removeRef, setRef } from './layout/refs.js';
+import { LayoutStore } from './layout/store.js';
+import type { Digest } from './oci/digest.js';
+import type { Platform } from './oci/types.js';
+import { RegistryClient } from './registry/client.js';
+import { eraseCredentials, storeCredentials } from './registry/credentials.js';
+import { DOCKER_HUB, DOCKER_HUB_API, type Reference, parseReference } from './registry/reference.js';
+import { RegistrySource } from './registry/source.js';
+import type { Settings } from './settings.js';
+
+export { TsociError, isTsociError } from './errors.js';
+export type { ErrorCode } from './errors.js';
+export { parseReference, Reference } from './registry/reference.js';
+export { loadSettings, defaultRoot, type Settings } from './settings.js';
+export { LayoutStore } from './layout/store.js';
+export { copyImage, type CopyEvent } from './layout/copy.js';
+export { RegistrySource } from './registry/source.js';
+export { readImage, type StoredImage } from './layout/image.js';
+export { parsePlatform, formatPlatform, hostPlatform } from './oci/platform.js';
+export * from './oci/types.js';
+export { MediaType } from './oci/media-types.js';
+
+export async function openStore(settings: Pick<Settings, 'root'>): Promise<LayoutStore> {
+  const store = new LayoutStore(settings.root);
+  await store.init();
+  return store;
+}
+
+export interface PullOptions {
+  platform?: Platform;
+  jobs?: number;
+  signal?: AbortSignal;
+  onEvent?: (e: CopyEvent) => void;
+}
+
+export interface PullResult {
+  ref: string;
+  digest: Digest;
+  image: StoredImage;
+}
+
+function sourceFor(ref: Reference, settings: Settings): RegistrySource {
+  return new RegistrySource(ref, {
+    insecureRegistries: settings.insecureRegistries,
+    registryMirrors: settings.registryMirrors,
+    ...(settings.certsDir ? { certsDir: settings.certsDir } : {}),
+    ...(settings.timeoutMs !== undefined ? { timeoutMs: settings.timeoutMs } : {}),
+  });
+}
+
+/** Pulls `reference` from its registry into the store and names it there by its normalized form. */
+export async function pull(reference: string, settings: Settings, opts: PullOptions = {}): Promise<PullResult> {
+  const ref = parseReference(reference);
+  const store = await openStore(settings);
+  const source = sourceFor(ref, settings);
+  try {
+    return await asWriter(store, async () => {
+      const copied = await copyImage(source, store, opts);
+      await setRef(store, ref.toString(), copied.top);
+      return {
+        ref: ref.toString(),
+        digest: copied.top.digest,
+        image: { ref: ref.toString(), ...copied },
+      };
+    });
+  } finally {
+    await source.close();
+  }
+}
+
+/** The full normalized name of a local image reference (`alpine` -> `docker.io/library/alpine:latest`). */
+export function localName(reference: string): string {
+  return parseReference(reference).toString();
+}
+
+export interface ImageSummary {
+  ref: string;
+  repository: string;
+  tag: string | undefined;
+  digest: Digest;
+  /** Bytes of the blobs as stored (compressed layers, config, manifests). */
+  size: number;
+  created: string | undefined;
+  platform: string;
+}
+
+/** Every named image in the store, in index.json order. */
+export async function listImages(settings: Settings): Promise<ImageSummary[]> {
+  const store = await openStore(settings);
+  const out: ImageSummary[] = [];
+  for (const { ref, desc } of await listRefs(store)) {
+    let r: Reference | undefined;
+    try {
+      r = parseReference(ref);
+    } catch {
+      r = undefined;
+    }
+    try {
+      const img = await readImage(store, ref);
+      const size = img.manifest.layers.reduce((n, l) => n + l.size, img.manifest.config.size + img.manifestDesc.size + (img.top === img.manifestDesc ? 0 : img.top.size));
+      out.push({
+        ref,
+        repository: r?.name ?? ref,
+        tag: r?.tag,
+        digest: desc.digest,
+        size,
+        created: img.config.created,
+        platform: [img.config.os, img.config.architecture, img.config.variant].filter(Boolean).join('/'),
+      });
+    } catch {
+      out.push({ ref, repository: r?.name ?? ref, tag: r?.tag, digest: desc.digest, size: desc.size, created: undefined, platform: '' });
+    }
+  }
+  return out;
+}
+
+/** Manifest and config of a stored image. */
+export async function inspectImage(reference: string, settings: Settings, platform?: Platform): Promise<StoredImage> {
+  const store = await openStore(settings);
+  return readImage(store, localName(reference), platform);
+}
+
+/** Gives the image `src` names a second name `dst`. */
+export async function tagImage(src: string, dst: string, settings: Settings): Promise<{ ref: string; digest: Digest }> {
+  const store = await openStore(settings);
+  const from = localName(src);
+  const to = parseReference(dst);
+  const desc = await findRef(store, from);
+  if (!desc) throw new TsociError('REF_NOT_FOUND', `image ${from} is not in the store`, { hint: `pull it first: tsoci pull ${src}` });
+  await setRef(store, to.toString(), desc);
+  return { ref: to.toString(), digest: desc.digest };
+}
+
+/** Removes the names; blobs no other name uses are deleted. */
+export async function removeImages(references: string[], settings: Settings): Promise<{ untagged: string[]; gc: GcResult }> {
+  const store = await openStore(settings);
+  const untagged: string[] = [];
+  for (const r of references) {
+    const name = localName(r);
+    if (!(await removeRef(store, name))) throw new TsociError('REF_NOT_FOUND', `image ${name} is not in the store`, { hint: 'see tsoci images' });
+    untagged.push(name);
+  }
+  const gc = await collectGarbage(store, { ingest: false });
+  return { untagged, gc };
+}
+
+/** Removes unreferenced blobs and stale partial downloads. */
+export async function gc(settings: Settings): Promise<GcResult> {
+  return collectGarbage(await openStore(settings));
+}
+
+/** The registry host a login names, normalized like references (docker.io for Docker Hub). */
+export function loginHost(server: string | undefined): string {
+  if (!server) return DOCKER_HUB;
+  let h = server.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+  if (h === 'index.docker.io' || h === DOCKER_HUB_API) h = DOCKER_HUB;
+  return h;
+}
+
+/** Checks the credentials against the registry, then stores them as docker login does. Returns the file written. */
+export async function login(server: string | undefined, creds: { username: string; password: string }, settings: Settings): Promise<{ registry: string; file: string }> {
+  const registry = loginHost(server);
+  const client = new RegistryClient(
+    { host: registry === DOCKER_HUB ? DOCKER_HUB_API : registry, credsName: registry },
+    {
+      insecureRegistries: settings.insecureRegistries,
+      credentials: async () => creds,
+      ...(settings.certsDir ? { certsDir: settings.certsDir } : {}),
+      ...(settings.timeoutMs !== undefined ? { timeoutMs: settings.timeoutMs } : {}),
+    },
+  );
+  try {
+    const res = await client.request('', { what: 'login' });
+    await res.body.dump();
+    if (res.status === 401) throw new TsociError('UNAUTHORIZED', `${registry} rejected the user name or password`, { hint: 'check them and try again' });
+    if (res.status !== 200) throw new TsociError('REGISTRY_ERROR', `${registry} answered HTTP ${res.status} to the login check`);
+  } finally {
+    await client.close();
+  }
+  return { registry, file: await storeCredentials(registry, creds) };
+}
+
+export async function logout(server: string | undefined): Promise<{ registry: string; removed: boolean }> {
+  const registry = loginHost(server);
+  return { registry, removed: await eraseCredentials(registry) };
+}

@@ -1,0 +1,41 @@
+// The flags every command shares (--root, --debug) and the error handling that makes failures one line.
+
+import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
+import type { Settings } from '../settings.js';
+import { errorLine, toUserError } from './errors.js';
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
+
+export abstract class BaseCommand extends Command {
+  static override baseFlags = {
+    root: Flags.string({ description: 'store directory [default: /var/lib/tsoci as root, else $XDG_DATA_HOME/tsoci]', env: 'TSOCI_ROOT', helpGroup: 'GLOBAL' }),
+    debug: Flags.boolean({ description: 'print stack traces of errors', helpGroup: 'GLOBAL' }),
+  };
+
+  protected debug_ = Boolean(process.env.DEBUG);
+
+  protected async loadSettings(flags: { root?: string | undefined; debug?: boolean; 'insecure-registry'?: string[]; timeout?: number }): Promise<Settings> {
+    if (flags.debug) this.debug_ = true;
+    const { loadSettings } = await import('../settings.js');
+    return loadSettings({ root: flags.root, insecureRegistry: flags['insecure-registry'], timeout: flags.timeout });
+  }
+
+  protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {
+    if (err instanceof Errors.ExitError) throw err;
+    if (process.argv.includes('--debug')) this.debug_ = true;
+    const u = toUserError(err);
+    if (this.jsonEnabled()) {
+      this.logJson({ error: { code: u.code, message: u.message, ...(u.hint ? { hint: u.hint } : {}) } });
+    } else {
+      process.stderr.write(errorLine(u) + '\n');
+      if (this.debug_) process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+    }
+    return this.exit(u.exitCode);
+  }
+}
+
+/** Flags of commands that talk to registries. */
+export const registryFlags = {
+  'insecure-registry': Flags.string({ description: 'registry host[:port] to reach over plain HTTP (repeatable; also TSOCI_INSECURE_REGISTRIES)', multiple: true }),
+  timeout: Flags.integer({ description: 'seconds a registry connection may stall before it fails [default: 30]', min: 1 }),
+};
