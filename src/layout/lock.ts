@@ -35,6 +35,8 @@ export async function acquireLock(file: string, opts: { shared?: boolean } = {})
     async release() {
       if (released) return;
       released = true;
+      // Keep the event loop alive until the holder has gone, so the release is observed.
+      child.ref();
       child.stdin!.end();
       await exited;
     },
