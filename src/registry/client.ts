@@ -131,6 +131,8 @@ export class RegistryClient {
       this.dispatcher = new EnvHttpProxyAgent({
         connect: tls,
         requestTls: tls,
+        // Plain-HTTP registries go through an HTTP proxy as absolute-URI requests (as curl does); HTTPS tunnels.
+        proxyTunnel: false,
         headersTimeout: this.opts.timeoutMs,
         bodyTimeout: this.opts.timeoutMs,
         connectTimeout: Math.min(this.opts.timeoutMs, 30_000),

@@ -63,7 +63,7 @@ export async function startProxy(upstream: string): Promise<FaultProxy> {
     const preq = http.request(target, { method: req.method, headers }, (pres) => {
       if (f?.kind === 'replace-body') {
         pres.resume();
-        res.writeHead(pres.statusCode ?? 502, { ...pres.headers, ...(f.headers ?? {}), 'content-length': String(f.body.length) }).end(f.body);
+        res.writeHead(200, { ...pres.headers, ...(f.headers ?? {}), 'content-length': String(f.body.length) }).end(f.body);
         return;
       }
       res.writeHead(pres.statusCode ?? 502, pres.headers);

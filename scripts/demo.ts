@@ -1,0 +1,37 @@
+// The offline demo: a local registry on 127.0.0.1, a demo image built from busybox-static and pushed to it,
+// then tsoci pulls it, lists it and inspects it, as a user would type the commands.
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { buildImage, busyboxEntries } from '../test/helpers/images.js';
+import { pushImage, startRegistry } from '../test/helpers/registry.js';
+
+const bin = path.resolve(import.meta.dirname, '../bin/run.js');
+const root = process.env.TSOCI_ROOT || mkdtempSync(path.join(os.tmpdir(), 'tsoci-demo-'));
+
+function step(args: string[]): void {
+  process.stdout.write(`\n$ tsoci ${args.join(' ')}\n`);
+  const r = spawnSync(process.execPath, [bin, ...args], { stdio: 'inherit', env: { ...process.env, TSOCI_ROOT: root } });
+  if (r.status !== 0) {
+    process.stderr.write(`demo step failed with exit code ${r.status}\n`);
+    process.exit(r.status ?? 1);
+  }
+}
+
+const reg = await startRegistry();
+try {
+  const image = await buildImage({
+    layers: [busyboxEntries(), [{ name: 'etc/motd', content: 'Hello from a tsoci demo container!\n' }]],
+    config: { Entrypoint: ['/bin/sh', '-c'], Cmd: ['cat /etc/motd; echo "running as $(id -u):$(id -g) in $(pwd) on $(hostname)"'], WorkingDir: '/tmp' },
+  });
+  await pushImage(reg, 'demo/busybox', 'latest', image);
+  const ref = `${reg.host}/demo/busybox:latest`;
+  process.stdout.write(`registry on ${reg.url}; pushed ${ref}; store in ${root}\n`);
+  step(['pull', ref]);
+  step(['images']);
+  step(['inspect', ref]);
+} finally {
+  await reg.stop();
+}
