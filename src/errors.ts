@@ -50,8 +50,10 @@ export class TsociError extends Error {
   }
 }
 
+/** True for a TsociError (by shape, so that copies of this module in two bundles agree). */
 export function isTsociError(e: unknown, code?: ErrorCode): e is TsociError {
-  return e instanceof TsociError && (code === undefined || e.code === code);
+  const x = e as { name?: unknown; code?: unknown } | null;
+  return !!x && x.name === 'TsociError' && typeof x.code === 'string' && (code === undefined || x.code === code);
 }
 
 /** Node's errno code of an error, if any (ENOENT, ENOSPC, ECONNRESET, ...). */
@@ -68,7 +70,7 @@ const TRANSIENT = new Set([
 
 /** True for failures that another attempt may get past: marked retryable, or a dropped or stalled connection. */
 export function isRetryable(e: unknown): boolean {
-  if (e instanceof TsociError) return e.retryable;
+  if (isTsociError(e)) return e.retryable;
   const code = errnoCode(e);
   if (code && TRANSIENT.has(code)) return true;
   const cause = (e as { cause?: unknown } | null)?.cause;

@@ -1,44 +1,111 @@
 // Cross-process file locks (kernel flock) under ROOT/locks, released when the holder exits or dies.
-// Node has no flock(2); util-linux flock(1) takes the lock and hands the fd to a `cat` that lives until
-// our end of its stdin pipe closes: on release, or when the kernel closes it because this process died.
+// Node has no flock(2). One small perl helper per process (perl-base is Essential on Debian) holds every lock
+// this process takes; it exits when our end of its stdin closes, at release or because this process died, and
+// the kernel drops its locks with it. Waiting is non-blocking polling inside the helper, so one waiting lock
+// never holds up the release of another.
 
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
+const HELPER = String.raw`
+use strict; use warnings; use Fcntl qw(:flock O_RDWR O_CREAT); use IO::Select; use IO::Handle;
+STDOUT->autoflush(1);
+my (%held, @wait); my $sel = IO::Select->new(\*STDIN); my $buf = '';
+sub take { my ($w) = @_; if (flock($w->{f}, $w->{mode} | LOCK_NB)) { $held{$w->{id}} = $w->{f}; print "K $w->{id}\n"; return 1 } return 0 }
+while (1) {
+  my @ready = $sel->can_read(@wait ? 0.005 : undef);
+  if (@ready) {
+    my $n = sysread(STDIN, $buf, 65536, length $buf); exit 0 unless $n;
+    while ($buf =~ s/^(.*)\n//) {
+      my ($op, $id, $mode, $path) = split / /, $1, 4;
+      if ($op eq 'L') {
+        my $f; unless (sysopen($f, $path, O_RDWR | O_CREAT, 0644)) { print "E $id $!\n"; next }
+        my $w = { id => $id, f => $f, mode => ($mode eq 's' ? LOCK_SH : LOCK_EX) };
+        push @wait, $w unless take($w);
+      } elsif ($op eq 'U') {
+        if (my $f = delete $held{$id}) { flock($f, LOCK_UN); close $f }
+        @wait = grep { $_->{id} ne $id } @wait; print "U $id\n";
+      }
+    }
+  }
+  @wait = grep { !take($_) } @wait;
+}`;
+
 export interface Lock {
-  /** Releases the lock; resolves once the holder exited. */
+  /** Releases the lock. */
   release(): Promise<void>;
+}
+
+interface Pending {
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+let helper: { child: ChildProcess; pending: Map<string, Pending>; next: number } | undefined;
+
+function getHelper(): NonNullable<typeof helper> {
+  if (helper && helper.child.exitCode === null && !helper.child.killed) return helper;
+  const child = spawn('perl', ['-e', HELPER], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const h = { child, pending: new Map<string, Pending>(), next: 0 };
+  let buf = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (s: string) => {
+    buf += s;
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      const [kind, id, ...rest] = line.split(' ');
+      const p = h.pending.get(`${kind === 'U' ? 'U' : 'L'}${id}`);
+      if (!p) continue;
+      h.pending.delete(`${kind === 'U' ? 'U' : 'L'}${id}`);
+      if (kind === 'E') p.reject(new Error(`cannot lock: ${rest.join(' ')}`));
+      else p.resolve();
+    }
+    idle(h);
+  });
+  child.on('exit', () => {
+    for (const p of h.pending.values()) p.reject(new Error('lock helper exited'));
+    h.pending.clear();
+    if (helper === h) helper = undefined;
+  });
+  child.on('error', (e) => {
+    for (const p of h.pending.values()) p.reject(new Error(`cannot run the lock helper (perl): ${e.message}`));
+    h.pending.clear();
+  });
+  helper = h;
+  idle(h);
+  return h;
+}
+
+/** The helper keeps the event loop alive only while an answer is awaited. */
+function idle(h: NonNullable<typeof helper>): void {
+  const io = [h.child, h.child.stdout, h.child.stdin] as unknown as { ref?: () => void; unref?: () => void }[];
+  for (const x of io) (h.pending.size ? x.ref : x.unref)?.call(x);
+}
+
+function ask(op: 'L' | 'U', id: string, line: string): Promise<void> {
+  const h = getHelper();
+  return new Promise((resolve, reject) => {
+    h.pending.set(`${op}${id}`, { resolve, reject });
+    idle(h);
+    h.child.stdin!.write(line);
+  });
 }
 
 /** Takes an exclusive (or shared) lock on `file`, waiting for other holders. */
 export async function acquireLock(file: string, opts: { shared?: boolean } = {}): Promise<Lock> {
+  if (/[\n\r]/.test(file)) throw new Error(`lock path has a line break: ${JSON.stringify(file)}`);
   await mkdir(path.dirname(file), { recursive: true });
-  const child = spawn('flock', [opts.shared ? '-s' : '-x', file, 'sh', '-c', 'echo locked; exec cat >/dev/null'], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await new Promise<void>((resolve, reject) => {
-    let err = '';
-    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-    child.once('error', reject);
-    child.stdout!.once('data', () => resolve());
-    child.once('exit', (code) => reject(new Error(`flock ${file} exited with ${code}: ${err.trim()}`)));
-  });
-  // The holder must not keep this process's event loop alive, nor be noticed by it.
-  child.unref();
-  (child.stdout as unknown as { unref?: () => void }).unref?.();
-  (child.stderr as unknown as { unref?: () => void }).unref?.();
-  (child.stdin as unknown as { unref?: () => void }).unref?.();
+  const id = String(getHelper().next++);
+  await ask('L', id, `L ${id} ${opts.shared ? 's' : 'x'} ${file}\n`);
   let released = false;
   return {
     async release() {
       if (released) return;
       released = true;
-      // Keep the event loop alive until the holder has gone, so the release is observed.
-      child.ref();
-      child.stdin!.end();
-      await exited;
+      await ask('U', id, `U ${id} - -\n`);
     },
   };
 }

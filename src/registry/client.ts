@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { type Dispatcher, EnvHttpProxyAgent, request } from 'undici';
-import { TsociError, errnoCode, isRetryable } from '../errors.js';
+import { TsociError, errnoCode, isRetryable, isTsociError } from '../errors.js';
 import { Authenticator, type Challenge, parseChallenges } from './auth.js';
 import { type Credentials, getCredentials } from './credentials.js';
 
@@ -149,7 +149,7 @@ export class RegistryClient {
   }
 
   private connectionError(e: unknown, url: URL): TsociError {
-    if (e instanceof TsociError) return e;
+    if (isTsociError(e)) return e;
     const code = errnoCode(e) ?? '';
     const causeCode = errnoCode((e as { cause?: unknown }).cause) ?? '';
     const c = TLS_CODES.test(code) ? code : causeCode;
@@ -238,7 +238,7 @@ export class RegistryClient {
         return await fn();
       } catch (e) {
         if (attempt >= retries || !isRetryable(e)) throw e;
-        const wait = (e instanceof TsociError && e.retryAfterMs) || Math.min(250 * 2 ** attempt, 4000) * (0.9 + Math.random() * 0.2);
+        const wait = (isTsociError(e) && e.retryAfterMs) || Math.min(250 * 2 ** attempt, 4000) * (0.9 + Math.random() * 0.2);
         await new Promise((r) => setTimeout(r, wait));
       }
     }

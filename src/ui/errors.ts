@@ -1,7 +1,7 @@
 // Turns any failure into what the user sees: one line naming what went wrong and what to do, and an exit code
 // (docker's: 125 tsoci itself, 126 command not executable, 127 command not found). Stacks only with --debug.
 
-import { TsociError } from '../errors.js';
+import { isTsociError } from '../errors.js';
 
 export const EXIT_TSOCI = 125;
 export const EXIT_NOT_EXECUTABLE = 126;
@@ -15,7 +15,7 @@ export interface UserError {
 }
 
 export function toUserError(err: unknown): UserError {
-  if (err instanceof TsociError) {
+  if (isTsociError(err)) {
     return { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}), exitCode: EXIT_TSOCI };
   }
   const e = err as { message?: string; code?: string; oclif?: { exit?: number } } | undefined;

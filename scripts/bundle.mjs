@@ -1,0 +1,17 @@
+// Bundles the CLI for start-up speed: src/cli.ts and its lazily imported modules become a few ESM chunks in
+// dist/bundle (code splitting keeps the lazy imports lazy). @oclif/core stays external: bin/run.js loads it.
+import { build } from 'esbuild';
+
+await build({
+  entryPoints: { cli: 'src/cli.ts' },
+  outdir: 'dist/bundle',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external: ['@oclif/core'],
+  sourcemap: true,
+  logLevel: 'warning',
+  banner: { js: "import { createRequire as __tsociCreateRequire } from 'node:module'; const require = __tsociCreateRequire(import.meta.url);" },
+});
