@@ -1,6 +1,7 @@
 // The public library API: each function is one verb of the CLI, composed from the stages.
 
-import { TsociError } from './errors.js';
+import { TsociError, isTsociError } from './errors.js';
+import { type Bundle, type BundleOptions, createBundle, destroyBundle } from './bundle/bundle.js';
 import { type CopyEvent, copyImage } from './layout/copy.js';
 import { asWriter, collectGarbage, type GcResult } from './layout/gc.js';
 import { type StoredImage, readImage } from './layout/image.js';
@@ -25,6 +26,9 @@ export { readImage, type StoredImage } from './layout/image.js';
 export { parsePlatform, formatPlatform, hostPlatform } from './oci/platform.js';
 export * from './oci/types.js';
 export { MediaType } from './oci/media-types.js';
+export { toRuntimeSpec, type Overrides } from './bundle/convert.js';
+export type { Bundle, BundleOptions } from './bundle/bundle.js';
+export type { Spec } from './bundle/spec.js';
 
 export async function openStore(settings: Pick<Settings, 'root'>): Promise<LayoutStore> {
   const store = new LayoutStore(settings.root);
@@ -189,4 +193,29 @@ export async function login(server: string | undefined, creds: { username: strin
 export async function logout(server: string | undefined): Promise<{ registry: string; removed: boolean }> {
   const registry = loginHost(server);
   return { registry, removed: await eraseCredentials(registry) };
+}
+
+/** The stored image `reference` names, pulled first when missing (and `pull` is not 'never'). */
+export async function imageFor(reference: string, settings: Settings, opts: PullOptions & { pull?: 'missing' | 'always' | 'never' } = {}): Promise<StoredImage> {
+  const store = await openStore(settings);
+  const name = localName(reference);
+  if (opts.pull === 'always') return (await pull(reference, settings, opts)).image;
+  try {
+    return await readImage(store, name, opts.platform);
+  } catch (e) {
+    if (!isTsociError(e, 'REF_NOT_FOUND') || opts.pull === 'never') throw e;
+  }
+  return (await pull(reference, settings, opts)).image;
+}
+
+/** Writes a runtime bundle for `reference` in `dir` (pulling the image when missing). */
+export async function bundle(reference: string, dir: string, settings: Settings, opts: BundleOptions & PullOptions & { pull?: 'missing' | 'always' | 'never' } = {}): Promise<Bundle> {
+  const img = await imageFor(reference, settings, opts);
+  const store = await openStore(settings);
+  return asWriter(store, () => createBundle(settings.root, store, img, dir, opts));
+}
+
+/** Unmounts and removes a bundle made by `bundle`. */
+export async function unbundle(dir: string, settings: Settings): Promise<void> {
+  await destroyBundle(settings.root, dir);
 }

@@ -1,0 +1,128 @@
+// Runtime bundles: DIR/config.json plus DIR/rootfs, an overlay of the image's snapshots (upper and work dirs in
+// ROOT/bundles/<id>, so DIR holds only the bundle), or a flattened copy where overlay cannot be mounted.
+
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { TsociError } from '../errors.js';
+import { writeFileAtomic } from '../layout/atomic.js';
+import type { StoredImage } from '../layout/image.js';
+import type { LayoutStore } from '../layout/store.js';
+import { layerCompression } from '../oci/media-types.js';
+import { isMountPoint, mountAt, overlayMount, unmountAt } from '../overlay/mount.js';
+import { type LayerRef, type SnapshotEvent, Snapshotter, extractWorkerUrl } from '../overlay/snapshots.js';
+import { type Overrides, toRuntimeSpec } from './convert.js';
+import type { Spec } from './spec.js';
+
+export interface BundleOptions {
+  /** Flattened copy instead of an overlay mount. */
+  copy?: boolean;
+  overrides?: Overrides;
+  onWarn?: (msg: string) => void;
+  onEvent?: (e: SnapshotEvent) => void;
+}
+
+export interface Bundle {
+  dir: string;
+  rootfs: string;
+  mode: 'overlay' | 'copy';
+  spec: Spec;
+  /** Where tsoci keeps this bundle's upper/work dirs and record. */
+  stateDir: string;
+}
+
+function bundleId(dir: string): string {
+  return createHash('sha256').update(dir).digest('hex').slice(0, 16);
+}
+
+export function bundleStateDir(root: string, dir: string): string {
+  return path.join(root, 'bundles', bundleId(path.resolve(dir)));
+}
+
+export function layerRefs(img: StoredImage): LayerRef[] {
+  return img.manifest.layers.map((blob, i) => ({ blob, diffId: img.config.rootfs.diff_ids[i]! }));
+}
+
+/** Copy mode: every layer applied in order onto `rootfs`, whiteouts deleting. */
+async function flatten(store: LayoutStore, layers: LayerRef[], rootfs: string, onWarn?: (m: string) => void): Promise<void> {
+  for (const l of layers) {
+    const compression = layerCompression(l.blob.mediaType);
+    if (!compression) throw new TsociError('UNSUPPORTED_MEDIA_TYPE', `layer ${l.blob.digest} has media type ${l.blob.mediaType}, which tsoci cannot extract`);
+    await new Promise<void>((resolve, reject) => {
+      const w = new Worker(extractWorkerUrl(), { workerData: { blob: store.blobPath(l.blob.digest), compression, diffId: l.diffId, target: rootfs, format: 'flat' } });
+      w.on('message', (m: { op: string; id?: number; code?: string; message?: string; hint?: string; msg?: string }) => {
+        if (m.op === 'lower') w.postMessage({ id: m.id, path: undefined });
+        else if (m.op === 'warn') onWarn?.(m.msg!);
+        else if (m.op === 'done') resolve();
+        else if (m.op === 'error') reject(new TsociError((m.code as never) ?? 'INTERNAL', m.message ?? 'extraction failed', m.hint ? { hint: m.hint } : {}));
+      });
+      w.on('error', reject);
+      w.on('exit', (code) => reject(new TsociError('INTERNAL', `extraction of layer ${l.blob.digest} stopped (exit ${code})`)));
+    });
+  }
+}
+
+/** Builds a bundle for `img` in `dir` (created, mode 0700). */
+export async function createBundle(root: string, store: LayoutStore, img: StoredImage, dir: string, opts: BundleOptions = {}): Promise<Bundle> {
+  const bdir = path.resolve(dir);
+  const rootfs = path.join(bdir, 'rootfs');
+  if (existsSync(path.join(bdir, 'config.json')) || isMountPoint(rootfs)) {
+    throw new TsociError('INVALID_ARGUMENT', `${bdir} already holds a bundle`, { hint: `remove it first: tsoci unbundle ${dir}` });
+  }
+  await mkdir(bdir, { recursive: true, mode: 0o700 });
+  await mkdir(rootfs, { recursive: true, mode: 0o755 });
+  const stateDir = bundleStateDir(root, bdir);
+  const layers = layerRefs(img);
+  let mode: 'overlay' | 'copy' = opts.copy ? 'copy' : 'overlay';
+  try {
+    if (mode === 'overlay') {
+      const snaps = await new Snapshotter(root).ensure(layers, (d) => store.blobPath(d.digest), { ...(opts.onEvent ? { onEvent: opts.onEvent } : {}), ...(opts.onWarn ? { onWarn: opts.onWarn } : {}) });
+      await rm(stateDir, { recursive: true, force: true });
+      await mkdir(path.join(stateDir, 'upper'), { recursive: true, mode: 0o755 });
+      await mkdir(path.join(stateDir, 'work'), { recursive: true });
+      const lowers = snaps.length ? snaps.map((s) => s.dir).reverse() : [path.join(stateDir, 'empty')];
+      if (!snaps.length) await mkdir(lowers[0]!, { recursive: true });
+      try {
+        await mountAt(overlayMount(lowers, { upper: path.join(stateDir, 'upper'), work: path.join(stateDir, 'work') }), rootfs);
+      } catch (e) {
+        opts.onWarn?.(`overlay mount failed (${(e as Error).message}); making a flattened copy instead`);
+        mode = 'copy';
+        await rm(stateDir, { recursive: true, force: true });
+      }
+    }
+    if (mode === 'copy') {
+      await mkdir(stateDir, { recursive: true });
+      await flatten(store, layers, rootfs, opts.onWarn);
+    }
+    const { spec, warnings } = toRuntimeSpec(img.config, rootfs, opts.overrides ?? {});
+    for (const w of warnings) opts.onWarn?.(w);
+    await writeFileAtomic(path.join(bdir, 'config.json'), JSON.stringify(spec, null, 2) + '\n', 0o600);
+    await writeFile(path.join(stateDir, 'bundle.json'), JSON.stringify({ dir: bdir, image: img.ref, manifest: img.manifestDesc.digest, mode, created: new Date().toISOString() }, null, 2));
+    return { dir: bdir, rootfs, mode, spec, stateDir };
+  } catch (e) {
+    await destroyBundle(root, bdir).catch(() => {});
+    throw e;
+  }
+}
+
+/** Unmounts and removes a bundle made by createBundle (config.json, rootfs, state; DIR itself when empty). */
+export async function destroyBundle(root: string, dir: string): Promise<void> {
+  const bdir = path.resolve(dir);
+  const rootfs = path.join(bdir, 'rootfs');
+  const stateDir = bundleStateDir(root, bdir);
+  await unmountAt(rootfs);
+  if (isMountPoint(rootfs)) throw new TsociError('INTERNAL', `${rootfs} is still mounted`, { hint: `unmount it by hand: umount ${rootfs}` });
+  let known = existsSync(stateDir);
+  if (!known) {
+    known = existsSync(path.join(bdir, 'config.json'));
+    if (!known) throw new TsociError('INVALID_ARGUMENT', `${bdir} is not a bundle made by tsoci`);
+  }
+  const rec = await readFile(path.join(stateDir, 'bundle.json'), 'utf8').then((t) => JSON.parse(t) as { dir: string }).catch(() => undefined);
+  if (rec && rec.dir !== bdir) throw new TsociError('INTERNAL', `[internal] bundle record ${stateDir} names ${rec.dir}`);
+  await rm(rootfs, { recursive: true, force: true });
+  await rm(path.join(bdir, 'config.json'), { force: true });
+  await rm(stateDir, { recursive: true, force: true });
+  if ((await readdir(bdir).catch(() => ['x'])).length === 0) await rmdir(bdir).catch(() => {});
+}

@@ -1,0 +1,32 @@
+// Layer decompression by media type: gzip through zlib, zstd through fzstd (Node 20 has no zstd), none as is.
+
+import { Transform } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { Decompress } from 'fzstd';
+import type { Compression } from '../oci/media-types.js';
+
+export function decompressor(c: Compression): Transform {
+  if (c === 'gzip') return createGunzip({ chunkSize: 256 << 10 });
+  if (c === 'none') return new Transform({ transform: (chunk, _e, cb) => cb(null, chunk) });
+  let out: Transform;
+  const z = new Decompress((chunk) => out.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
+  out = new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      try {
+        z.push(chunk);
+        cb();
+      } catch (e) {
+        cb(e as Error);
+      }
+    },
+    flush(cb) {
+      try {
+        z.push(new Uint8Array(0), true);
+        cb();
+      } catch (e) {
+        cb(e as Error);
+      }
+    },
+  });
+  return out;
+}

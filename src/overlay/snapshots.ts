@@ -1,0 +1,198 @@
+// Layer snapshots: each layer extracted once, in overlay form, into ROOT/snapshots/<id>/fs, keyed by chain ID.
+// The id is the chain ID's first 12 hex digits (short, so that 120+ lowerdirs fit one mount option page); the
+// full chain ID is kept in the snapshot and checked. A snapshot is built in ROOT/snapshots/new-<random>/ and
+// renamed into place after its `committed` marker is written: a half-extracted one is never used, and leftovers
+// are swept. Layers extract in parallel in worker threads, one per layer; a layer that hardlinks to a lower
+// layer's file waits for that layer.
+
+import { randomBytes } from 'node:crypto';
+import { lstatSync } from 'node:fs';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { execFileSync } from 'node:child_process';
+import pLimit from 'p-limit';
+import { TsociError } from '../errors.js';
+import { fsyncDir } from '../layout/atomic.js';
+import { withLock } from '../layout/lock.js';
+import { chainIds } from '../oci/chain.js';
+import { type Digest, digestHex } from '../oci/digest.js';
+import { layerCompression } from '../oci/media-types.js';
+import type { Descriptor } from '../oci/types.js';
+import { cleanComponents } from './resolve.js';
+
+/** One layer of an image as the snapshotter needs it: the blob to read and the diff ID to verify. */
+export interface LayerRef {
+  blob: Descriptor;
+  diffId: Digest;
+}
+
+/** A committed, extracted layer chain; `dir` is the overlay-form tree of its top layer. */
+export interface Snapshot {
+  chainId: Digest;
+  id: string;
+  dir: string;
+}
+
+export type SnapshotEvent = { type: 'extract-start'; index: number; chainId: Digest } | { type: 'extract-done'; index: number; chainId: Digest; entries: number; ms: number };
+
+export interface EnsureOptions {
+  /** Layers extracted at once. @default the number of CPUs */
+  jobs?: number;
+  onEvent?: (e: SnapshotEvent) => void;
+  onWarn?: (msg: string) => void;
+}
+
+const ID_LEN = 12;
+
+/** The extraction worker's module, next to this one (in src/ under tsx, dist/ or the bundle when built). */
+export function extractWorkerUrl(): URL {
+  const self = import.meta.url;
+  return new URL(self.endsWith('.ts') ? './extract-worker.ts' : './extract-worker.js', self);
+}
+
+function isWhiteout(p: string): boolean {
+  try {
+    const s = lstatSync(p);
+    return s.isCharacterDevice() && s.rdev === 0;
+  } catch {
+    return false;
+  }
+}
+
+function isOpaque(p: string): boolean {
+  try {
+    return execFileSync('getfattr', ['--only-values', '-h', '-n', 'trusted.overlay.opaque', '--', p], { stdio: ['ignore', 'pipe', 'ignore'] }).toString() === 'y';
+  } catch {
+    return false;
+  }
+}
+
+/** Finds `rel` in overlay-form layer dirs (top first) as the merged view would: whiteouts and opaque dirs hide. */
+export function lookupInLayers(dirsTopFirst: string[], rel: string): string | undefined {
+  const parts = cleanComponents(rel);
+  for (const dir of dirsTopFirst) {
+    const p = path.join(dir, ...parts);
+    try {
+      lstatSync(p);
+      return isWhiteout(p) ? undefined : p;
+    } catch {
+      /* not in this layer: is it hidden below? */
+    }
+    for (let i = parts.length - 1; i >= 1; i--) {
+      const a = path.join(dir, ...parts.slice(0, i));
+      if (isWhiteout(a)) return undefined;
+      if (isOpaque(a)) return undefined;
+    }
+  }
+  return undefined;
+}
+
+export class Snapshotter {
+  readonly dir: string;
+
+  constructor(readonly root: string) {
+    this.dir = path.join(root, 'snapshots');
+  }
+
+  idFor(chainId: Digest): string {
+    return digestHex(chainId).slice(0, ID_LEN);
+  }
+
+  snapshotDir(chainId: Digest): string {
+    return path.join(this.dir, this.idFor(chainId));
+  }
+
+  /** The committed snapshot of `chainId`, or undefined. */
+  async get(chainId: Digest): Promise<Snapshot | undefined> {
+    const d = this.snapshotDir(chainId);
+    try {
+      const [cid] = await Promise.all([readFile(path.join(d, 'chainid'), 'utf8'), stat(path.join(d, 'committed'))]);
+      if (cid.trim() !== chainId) throw new TsociError('INTERNAL', `snapshot ${d} belongs to ${cid.trim()}, not ${chainId}`, { hint: 'run tsoci verify --repair' });
+      return { chainId, id: this.idFor(chainId), dir: path.join(d, 'fs') };
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+
+  /**
+   * Snapshots for every prefix of `layers`, base first; extracts the missing ones (once, under a lock per chain
+   * ID, in parallel), reading blob files from `blobPath`.
+   */
+  async ensure(layers: LayerRef[], blobPath: (d: Descriptor) => string, opts: EnsureOptions = {}): Promise<Snapshot[]> {
+    const cids = chainIds(layers.map((l) => l.diffId));
+    await mkdir(this.dir, { recursive: true });
+    const limit = pLimit(Math.max(1, opts.jobs ?? availableParallelism()));
+    const done: Promise<Snapshot>[] = [];
+    for (let i = 0; i < layers.length; i++) {
+      const lowers = done.slice();
+      done.push(
+        limit(async () => {
+          const have = await this.get(cids[i]!);
+          if (have) return have;
+          return withLock(path.join(this.root, 'locks', `snapshot-${this.idFor(cids[i]!)}.lock`), async () => {
+            const again = await this.get(cids[i]!);
+            if (again) return again;
+            return this.extract(i, layers[i]!, cids[i]!, lowers, blobPath, opts);
+          });
+        }),
+      );
+      // A failure anywhere surfaces through Promise.all below; keep unhandled rejections quiet meanwhile.
+      done[i]!.catch(() => {});
+    }
+    return Promise.all(done);
+  }
+
+  private async extract(index: number, layer: LayerRef, chainId: Digest, lowers: Promise<Snapshot>[], blobPath: (d: Descriptor) => string, opts: EnsureOptions): Promise<Snapshot> {
+    const compression = layerCompression(layer.blob.mediaType);
+    if (!compression) throw new TsociError('UNSUPPORTED_MEDIA_TYPE', `layer ${layer.blob.digest} has media type ${layer.blob.mediaType}, which tsoci cannot extract`);
+    const tmp = path.join(this.dir, `new-${randomBytes(6).toString('hex')}`);
+    const fs = path.join(tmp, 'fs');
+    await mkdir(fs, { recursive: true, mode: 0o755 });
+    const t0 = Date.now();
+    opts.onEvent?.({ type: 'extract-start', index, chainId });
+    try {
+      const entries = await new Promise<number>((resolve, reject) => {
+        const w = new Worker(extractWorkerUrl(), { workerData: { blob: blobPath(layer.blob), compression, diffId: layer.diffId, target: fs, format: 'overlay' } });
+        w.on('message', async (m: { op: string; id?: number; rel?: string; entries?: number; code?: string; message?: string; hint?: string; msg?: string }) => {
+          if (m.op === 'lower') {
+            const dirs = (await Promise.all(lowers)).map((s) => s.dir).reverse();
+            w.postMessage({ id: m.id, path: lookupInLayers(dirs, m.rel!) });
+          } else if (m.op === 'warn') opts.onWarn?.(m.msg!);
+          else if (m.op === 'done') resolve(m.entries!);
+          else if (m.op === 'error') reject(new TsociError((m.code as never) ?? 'INTERNAL', m.message ?? 'extraction failed', m.hint ? { hint: m.hint } : {}));
+        });
+        w.on('error', reject);
+        w.on('exit', (code) => reject(new TsociError('INTERNAL', `extraction of layer ${layer.blob.digest} stopped (exit ${code})`)));
+      });
+      await writeFile(path.join(tmp, 'chainid'), `${chainId}\n`);
+      await writeFile(path.join(tmp, 'diffid'), `${layer.diffId}\n`);
+      await writeFile(path.join(tmp, 'committed'), `${new Date().toISOString()}\n`);
+      await fsyncDir(tmp);
+      const final = this.snapshotDir(chainId);
+      await rm(final, { recursive: true, force: true });
+      await rename(tmp, final);
+      await fsyncDir(this.dir);
+      opts.onEvent?.({ type: 'extract-done', index, chainId, entries, ms: Date.now() - t0 });
+      return { chainId, id: this.idFor(chainId), dir: path.join(final, 'fs') };
+    } catch (e) {
+      await rm(tmp, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /** Removes half-built snapshots left by interrupted extractions (only safe when no extraction runs). */
+  async sweepTemporary(): Promise<number> {
+    let n = 0;
+    for (const d of await readdir(this.dir).catch(() => [] as string[])) {
+      if (d.startsWith('new-')) {
+        await rm(path.join(this.dir, d), { recursive: true, force: true });
+        n++;
+      }
+    }
+    return n;
+  }
+}
+
