@@ -3,7 +3,7 @@
 # tests talk to), busybox-static (runnable test images), skopeo/umoci/oci-image-tool (interop checks and benchmarks),
 # apache2-utils (htpasswd for the auth tests), openssl (test certificates and token keys), util-linux (flock).
 set -euo pipefail
-PKGS=(runc docker-registry busybox-static skopeo umoci oci-image-tool apache2-utils openssl util-linux attr curl jq time golang-github-opencontainers-specs-dev)
+PKGS=(runc docker-registry busybox-static skopeo umoci oci-image-tool apache2-utils openssl util-linux attr zstd curl jq time golang-github-opencontainers-specs-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

@@ -5,14 +5,13 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { TsociError } from '../errors.js';
 import { writeFileAtomic } from '../layout/atomic.js';
 import type { StoredImage } from '../layout/image.js';
 import type { LayoutStore } from '../layout/store.js';
 import { layerCompression } from '../oci/media-types.js';
 import { isMountPoint, mountAt, overlayMount, unmountAt } from '../overlay/mount.js';
-import { type LayerRef, type SnapshotEvent, Snapshotter, extractWorkerUrl } from '../overlay/snapshots.js';
+import { type LayerRef, type SnapshotEvent, Snapshotter, startExtractWorker } from '../overlay/snapshots.js';
 import { type Overrides, toRuntimeSpec } from './convert.js';
 import type { Spec } from './spec.js';
 
@@ -51,7 +50,7 @@ async function flatten(store: LayoutStore, layers: LayerRef[], rootfs: string, o
     const compression = layerCompression(l.blob.mediaType);
     if (!compression) throw new TsociError('UNSUPPORTED_MEDIA_TYPE', `layer ${l.blob.digest} has media type ${l.blob.mediaType}, which tsoci cannot extract`);
     await new Promise<void>((resolve, reject) => {
-      const w = new Worker(extractWorkerUrl(), { workerData: { blob: store.blobPath(l.blob.digest), compression, diffId: l.diffId, target: rootfs, format: 'flat' } });
+      const w = startExtractWorker({ blob: store.blobPath(l.blob.digest), compression, diffId: l.diffId, target: rootfs, format: 'flat' });
       w.on('message', (m: { op: string; id?: number; code?: string; message?: string; hint?: string; msg?: string }) => {
         if (m.op === 'lower') w.postMessage({ id: m.id, path: undefined });
         else if (m.op === 'warn') onWarn?.(m.msg!);

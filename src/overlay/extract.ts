@@ -185,6 +185,11 @@ class LayerState {
   }
 
   async entry(h: tar.Header, stream: EntryStream): Promise<void> {
+    // tar-stream applies PAX path/linkpath/size only; ids and times above the ustar limits come from PAX too.
+    const pax = (h.pax ?? {}) as Record<string, string>;
+    if (pax.uid && /^\d+$/.test(pax.uid)) h.uid = Number(pax.uid);
+    if (pax.gid && /^\d+$/.test(pax.gid)) h.gid = Number(pax.gid);
+    if (pax.mtime && Number.isFinite(Number(pax.mtime))) h.mtime = new Date(Number(pax.mtime) * 1000);
     const name = h.name;
     if (name.includes('\0')) throw unsafe(name, 'a NUL byte in the name');
     if (escapesRoot(name)) throw unsafe(name, 'its path climbs out of the root with ..');

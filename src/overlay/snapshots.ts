@@ -46,10 +46,18 @@ export interface EnsureOptions {
 
 const ID_LEN = 12;
 
-/** The extraction worker's module, next to this one (in src/ under tsx, dist/ or the bundle when built). */
-export function extractWorkerUrl(): URL {
+/**
+ * Starts the extraction worker, the module next to this one (dist/ or the bundle when built; src/ when the
+ * sources run under tsx, whose loader a worker must register again).
+ */
+export function startExtractWorker(workerData: unknown): Worker {
   const self = import.meta.url;
-  return new URL(self.endsWith('.ts') ? './extract-worker.ts' : './extract-worker.js', self);
+  if (self.endsWith('.ts')) {
+    const url = new URL('./extract-worker.ts', self).href;
+    const api = import.meta.resolve('tsx/esm/api');
+    return new Worker(`import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(url)}); });`, { eval: true, workerData });
+  }
+  return new Worker(new URL('./extract-worker.js', self), { workerData });
 }
 
 function isWhiteout(p: string): boolean {
@@ -155,7 +163,7 @@ export class Snapshotter {
     opts.onEvent?.({ type: 'extract-start', index, chainId });
     try {
       const entries = await new Promise<number>((resolve, reject) => {
-        const w = new Worker(extractWorkerUrl(), { workerData: { blob: blobPath(layer.blob), compression, diffId: layer.diffId, target: fs, format: 'overlay' } });
+        const w = startExtractWorker({ blob: blobPath(layer.blob), compression, diffId: layer.diffId, target: fs, format: 'overlay' });
         w.on('message', async (m: { op: string; id?: number; rel?: string; entries?: number; code?: string; message?: string; hint?: string; msg?: string }) => {
           if (m.op === 'lower') {
             const dirs = (await Promise.all(lowers)).map((s) => s.dir).reverse();

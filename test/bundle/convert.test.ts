@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import Ajv from 'ajv-draft-04';
+import AjvModule from 'ajv-draft-04';
 import { readFileSync, readdirSync } from 'node:fs';
 import { toRuntimeSpec } from '../../src/bundle/convert.js';
 import type { ImageConfig } from '../../src/oci/types.js';
@@ -22,7 +22,8 @@ function cfg(config: ImageConfig['config'], extra: Partial<ImageConfig> = {}): I
   return { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, config, ...extra };
 }
 
-const ajv = new Ajv({ allErrors: true, strict: false });
+const Ajv = (AjvModule as unknown as { default: typeof AjvModule }).default ?? AjvModule;
+const ajv = new (Ajv as unknown as new (o: object) => { addSchema(s: unknown, k: string): void; validate(k: string, d: unknown): boolean; errors: unknown })({ allErrors: true, strict: false });
 for (const f of readdirSync(SCHEMA_DIR).filter((f) => f.endsWith('.json'))) {
   ajv.addSchema(JSON.parse(readFileSync(path.join(SCHEMA_DIR, f), 'utf8')), f);
 }
