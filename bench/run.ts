@@ -2,19 +2,23 @@
 //   BENCH=pull          sections to run (comma separated) [default: all]
 //   RUNS=5 BIG_RUNS=3   runs per image
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { BIN } from '../test/helpers/cli.js';
 import { pushImage, startRegistry } from '../test/helpers/registry.js';
 import { benchImages } from './images.js';
 import { type Row, median, report, timed, tmpfs } from './lib.js';
 
-const sections = (process.env.BENCH ?? 'pull').split(',');
+const sections = (process.env.BENCH ?? 'pull,bundle').split(',');
+const PEERS = process.env.PEERS_DIR ?? path.resolve(import.meta.dirname, '../../shared/peers');
+const ANCHORS = process.env.ANCHORS_DIR ?? '/tmp/anchors';
 const RUNS = Number(process.env.RUNS ?? 5);
 const BIG_RUNS = Number(process.env.BIG_RUNS ?? 3);
 const work = '/tmp/tsoci-bench';
 const cleanup = tmpfs(work);
 const rows: Row[] = [];
+const libRows: string[] = [];
 
 const reg = await startRegistry();
 try {
@@ -41,8 +45,78 @@ try {
       process.stderr.write(`  ${row.what}: tsoci ${median(row.ours.map((s) => s.ms)).toFixed(0)} ms, skopeo ${median(row.peer.map((s) => s.ms)).toFixed(0)} ms\n`);
     }
   }
+  if (sections.includes('bundle')) await benchBundle(rows);
 } finally {
   await reg.stop();
   cleanup();
 }
 process.stdout.write(`\n${report(rows)}\n`);
+if (libRows.length) process.stdout.write(`\n| in-process | median |\n|---|---|\n${libRows.join('\n')}\n`);
+
+/**
+ * First bundle (extraction included) and second bundle of the peers' debian (~200 MB) and big (~500 MB) images
+ * against umoci unpack of the same layout, on tmpfs. The images come from ../shared/peers/setup.sh (run when
+ * missing: it debootstraps Debian and serves the images on 127.0.0.1:5000).
+ */
+async function benchBundle(out: Row[]): Promise<void> {
+  // setup.sh reads the Debian mirror from the apt sources, but stops (set -e) when a classic sources.list is
+  // missing: hand it the first deb822 URI ourselves.
+  const mirror = process.env.MIRROR ?? apt822Mirror();
+  const env = { ...process.env, ANCHORS_DIR: ANCHORS, ...(mirror ? { MIRROR: mirror } : {}) };
+  if (!existsSync(path.join(ANCHORS, 'oci/debian/index.json')) || !existsSync(path.join(ANCHORS, 'oci/big/index.json'))) {
+    process.stderr.write(`building the peers' images with ${PEERS}/setup.sh (takes minutes once)...\n`);
+    execFileSync('bash', [path.join(PEERS, 'setup.sh')], { stdio: ['ignore', 'inherit', 'inherit'], env });
+  } else {
+    execFileSync('bash', [path.join(PEERS, 'setup.sh')], { stdio: ['ignore', 'ignore', 'ignore'], env: { ...env, SKIP_INSTALL: '1' } });
+  }
+  for (const name of ['debian', 'big'] as const) {
+    const n = name === 'big' ? BIG_RUNS : RUNS;
+    const root = path.join(work, `bundle-root-${name}`);
+    const ref = `127.0.0.1:5000/${name}:latest`;
+    execFileSync(process.execPath, [BIN, 'pull', '-q', ref, '--root', root], { stdio: 'ignore' });
+    const layout = path.join(work, `oci-${name}`);
+    cpSync(path.join(ANCHORS, 'oci', name), layout, { recursive: true });
+    const first: Row = { what: `bundle ${name}, first (extraction included)`, ours: [], peer: [], peerName: 'umoci unpack' };
+    const second: Row = { what: `bundle ${name}, second (snapshots present)`, ours: [], peer: [], peerName: 'umoci unpack' };
+    for (let i = 0; i < n; i++) {
+      rmSync(path.join(root, 'snapshots'), { recursive: true, force: true });
+      const dir = path.join(work, `b-${name}-${i}`);
+      first.ours.push(await timed(process.execPath, [BIN, 'bundle', ref, dir, '--root', root]));
+      execFileSync(process.execPath, [BIN, 'unbundle', dir, '--root', root]);
+      second.ours.push(await timed(process.execPath, [BIN, 'bundle', ref, dir, '--root', root]));
+      execFileSync(process.execPath, [BIN, 'unbundle', dir, '--root', root]);
+      const udir = path.join(work, `u-${name}-${i}`);
+      const peer = await timed('umoci', ['unpack', '--image', `${layout}:latest`, udir]);
+      first.peer.push(peer);
+      second.peer.push(peer);
+      rmSync(udir, { recursive: true, force: true });
+    }
+    // The same second bundle as a library call, without the CLI's start-up (node + oclif).
+    const lib = (await import(new URL('../dist/index.js', import.meta.url).href)) as typeof import('../src/index.js');
+    const settings = await lib.loadSettings({ root });
+    const inproc: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const dir = path.join(work, `l-${name}-${i}`);
+      const t0 = performance.now();
+      await lib.bundle(ref, dir, settings);
+      inproc.push(performance.now() - t0);
+      await lib.unbundle(dir, settings);
+    }
+    libRows.push(`| bundle ${name}, second, library call | ${median(inproc).toFixed(1)} ms |`);
+    out.push(first, second);
+    process.stderr.write(`  ${first.what}: tsoci ${median(first.ours.map((s) => s.ms)).toFixed(0)} ms, umoci ${median(first.peer.map((s) => s.ms)).toFixed(0)} ms; second ${median(second.ours.map((s) => s.ms)).toFixed(0)} ms\n`);
+    rmSync(root, { recursive: true, force: true });
+    rmSync(layout, { recursive: true, force: true });
+  }
+}
+
+function apt822Mirror(): string | undefined {
+  try {
+    for (const f of readdirSync('/etc/apt/sources.list.d').filter((x) => x.endsWith('.sources'))) {
+      for (const m of readFileSync(path.join('/etc/apt/sources.list.d', f), 'utf8').matchAll(/^URIs:\s*(\S+)/gm)) if (!m[1]!.includes('security')) return m[1];
+    }
+  } catch {
+    /* no deb822 sources */
+  }
+  return undefined;
+}

@@ -3,7 +3,7 @@
 import { build } from 'esbuild';
 
 await build({
-  entryPoints: { cli: 'src/cli.ts', 'extract-worker': 'src/overlay/extract-worker.ts' },
+  entryPoints: { cli: 'src/cli.ts', 'extract-worker': 'src/overlay/extract-worker.ts', shim: 'src/runtime/shim.ts' },
   outdir: 'dist/bundle',
   bundle: true,
   splitting: true,

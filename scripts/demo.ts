@@ -1,5 +1,5 @@
 // The offline demo: a local registry on 127.0.0.1, a demo image built from busybox-static and pushed to it,
-// then tsoci pulls it, lists it and inspects it, as a user would type the commands.
+// then tsoci pulls it, lists it, bundles it, runc runs the bundle, and tsoci removes the bundle again.
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -29,9 +29,14 @@ try {
   await pushImage(reg, 'demo/busybox', 'latest', image);
   const ref = `${reg.host}/demo/busybox:latest`;
   process.stdout.write(`registry on ${reg.url}; pushed ${ref}; store in ${root}\n`);
+  const bundleDir = path.join(root, 'demo-bundle');
   step(['pull', ref]);
   step(['images']);
-  step(['inspect', ref]);
+  step(['bundle', ref, bundleDir]);
+  process.stdout.write(`\n$ runc run --bundle ${bundleDir} tsoci-demo\n`);
+  const r = spawnSync('runc', ['run', '--bundle', bundleDir, `tsoci-demo-${process.pid}`], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0) process.exitCode = r.status ?? 1;
+  step(['unbundle', bundleDir]);
 } finally {
   await reg.stop();
 }

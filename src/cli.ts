@@ -2,13 +2,37 @@
 // each command imports the heavy core lazily inside run().
 
 import BundleCmd from './commands/bundle.js';
+import Exec from './commands/exec.js';
 import Images from './commands/images.js';
 import Inspect from './commands/inspect.js';
+import Kill from './commands/kill.js';
 import Login from './commands/login.js';
 import Logout from './commands/logout.js';
+import Logs from './commands/logs.js';
+import Ps from './commands/ps.js';
 import Pull from './commands/pull.js';
+import Rm from './commands/rm.js';
 import Rmi from './commands/rmi.js';
+import Run from './commands/run.js';
+import Stop from './commands/stop.js';
 import Tag from './commands/tag.js';
 import Unbundle from './commands/unbundle.js';
 
-export const COMMANDS = { bundle: BundleCmd, images: Images, inspect: Inspect, login: Login, logout: Logout, pull: Pull, rmi: Rmi, tag: Tag, unbundle: Unbundle };
+export const COMMANDS = {
+  bundle: BundleCmd,
+  exec: Exec,
+  images: Images,
+  inspect: Inspect,
+  kill: Kill,
+  login: Login,
+  logout: Logout,
+  logs: Logs,
+  ps: Ps,
+  pull: Pull,
+  rm: Rm,
+  rmi: Rmi,
+  run: Run,
+  stop: Stop,
+  tag: Tag,
+  unbundle: Unbundle,
+};

@@ -219,3 +219,64 @@ export async function bundle(reference: string, dir: string, settings: Settings,
 export async function unbundle(dir: string, settings: Settings): Promise<void> {
   await destroyBundle(settings.root, dir);
 }
+
+export type { RunOptions, RunResult, ExecOptions } from './runtime/run.js';
+export type { ContainerInfo } from './runtime/containers.js';
+
+/** Runs `reference` (pulling per `pull`): foreground resolves with the exit code; detached with the id. */
+export async function run(
+  reference: string,
+  settings: Settings,
+  opts: import('./runtime/run.js').RunOptions & PullOptions & { pull?: 'missing' | 'always' | 'never' },
+): Promise<import('./runtime/run.js').RunResult> {
+  const { runContainer } = await import('./runtime/run.js');
+  const img = await imageFor(reference, settings, opts);
+  const store = await openStore(settings);
+  // The shared gc lock is held only while the bundle is made: snapshots in use are then protected by the mount.
+  return runContainer(settings.root, store, img, opts);
+}
+
+/** Containers with their status reconciled with the runtime; only running ones unless `all`. */
+export async function listContainers(settings: Settings, all = false): Promise<import('./runtime/containers.js').ContainerInfo[]> {
+  const { Containers } = await import('./runtime/containers.js');
+  const c = new Containers(settings.root);
+  const out = [];
+  for (const r of await c.records()) {
+    const i = await c.info(r);
+    if (all || i.status === 'running' || i.status === 'paused') out.push(i);
+  }
+  return out;
+}
+
+export async function exec(container: string, settings: Settings, opts: import('./runtime/run.js').ExecOptions): Promise<number> {
+  const { execInContainer } = await import('./runtime/run.js');
+  return execInContainer(settings.root, container, opts);
+}
+
+export async function logs(container: string, settings: Settings, out: NodeJS.WritableStream, follow = false): Promise<void> {
+  const { containerLogs } = await import('./runtime/run.js');
+  return containerLogs(settings.root, container, out, follow);
+}
+
+export async function stop(container: string, settings: Settings, timeout?: number): Promise<string> {
+  const { stopContainer } = await import('./runtime/run.js');
+  return (await stopContainer(settings.root, container, timeout)).name;
+}
+
+export async function kill(container: string, settings: Settings, signal?: string): Promise<string> {
+  const { killContainer } = await import('./runtime/run.js');
+  return (await killContainer(settings.root, container, signal)).name;
+}
+
+/** Removes containers (running ones only with `force`); returns their names. */
+export async function removeContainers(containers: string[], settings: Settings, force = false): Promise<string[]> {
+  const { Containers } = await import('./runtime/containers.js');
+  const c = new Containers(settings.root);
+  const out: string[] = [];
+  for (const ref of containers) {
+    const rec = await c.find(ref);
+    await c.remove(rec, force);
+    out.push(rec.name);
+  }
+  return out;
+}

@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
-import { BaseCommand, registryFlags } from '../ui/base-command.js';
+import { BaseCommand, registryFlags, stopFlagsAfter } from '../ui/base-command.js';
+import { containerFlags, overridesFrom } from '../ui/run-flags.js';
 
 export default class BundleCmd extends BaseCommand {
   static override summary = 'Write an OCI runtime bundle (config.json + rootfs) for an image';
@@ -17,23 +18,14 @@ export default class BundleCmd extends BaseCommand {
   };
   static override flags = {
     ...registryFlags,
+    ...containerFlags,
     copy: Flags.boolean({ description: 'flattened copy of the layers instead of an overlay mount' }),
-    entrypoint: Flags.string({ description: 'replace the image Entrypoint (a single executable; clears the image Cmd)' }),
-    env: Flags.string({ char: 'e', description: 'set NAME=VALUE (or pass NAME from this environment)', multiple: true }),
-    workdir: Flags.string({ char: 'w', description: 'working directory inside the container' }),
-    user: Flags.string({ char: 'u', description: 'user[:group], names or ids, resolved in the image' }),
-    hostname: Flags.string({ description: 'container host name [default: tsoci]' }),
-    volume: Flags.string({ char: 'v', description: 'bind mount SRC:DST[:ro]', multiple: true }),
-    tmpfs: Flags.string({ description: 'tmpfs mount DST[:options]', multiple: true }),
-    tty: Flags.boolean({ char: 't', description: 'allocate a terminal (process.terminal)' }),
-    'read-only': Flags.boolean({ description: 'mount the rootfs read-only' }),
     rootless: Flags.boolean({ description: 'config for rootless runc (like runc spec --rootless)' }),
-    platform: Flags.string({ description: 'os/arch[/variant] of a multi-platform image [default: this host]' }),
   };
   static override enableJsonFlag = true;
 
   async run(): Promise<unknown> {
-    const { args, argv, flags } = await this.parse(BundleCmd);
+    const { args, argv, flags } = await this.parse(BundleCmd, stopFlagsAfter(this.argv, BundleCmd.flags, 2));
     const settings = await this.loadSettings(flags);
     const { bundle, parsePlatform } = await import('../index.js');
     const cmd = (argv as string[]).slice(2);
@@ -41,19 +33,7 @@ export default class BundleCmd extends BaseCommand {
       copy: flags.copy,
       onWarn: (m) => process.stderr.write(`tsoci: warning: ${m}\n`),
       ...(flags.platform ? { platform: parsePlatform(flags.platform) } : {}),
-      overrides: {
-        ...(flags.entrypoint !== undefined ? { entrypoint: flags.entrypoint ? [flags.entrypoint] : [] } : {}),
-        ...(cmd.length ? { cmd } : {}),
-        ...(flags.env ? { env: flags.env } : {}),
-        ...(flags.workdir ? { workdir: flags.workdir } : {}),
-        ...(flags.user ? { user: flags.user } : {}),
-        ...(flags.hostname ? { hostname: flags.hostname } : {}),
-        ...(flags.volume ? { volumes: flags.volume } : {}),
-        ...(flags.tmpfs ? { tmpfs: flags.tmpfs } : {}),
-        tty: flags.tty,
-        readOnly: flags['read-only'],
-        rootless: flags.rootless,
-      },
+      overrides: await overridesFrom(flags, cmd, { rootless: flags.rootless }),
     });
     if (!this.jsonEnabled()) this.log(`${b.dir} (${b.mode})`);
     return { dir: b.dir, rootfs: b.rootfs, mode: b.mode };

@@ -39,3 +39,28 @@ export const registryFlags = {
   'insecure-registry': Flags.string({ description: 'registry host[:port] to reach over plain HTTP (repeatable; also TSOCI_INSECURE_REGISTRIES)', multiple: true }),
   timeout: Flags.integer({ description: 'seconds a registry connection may stall before it fails [default: 30]', min: 1 }),
 };
+
+/**
+ * docker's rule for commands that end in a command line: flags stop after the `positionals`-th positional
+ * argument, so `run IMAGE sh -c x` keeps `-c` for the container. Inserts `--` there when the user did not.
+ */
+export function stopFlagsAfter(argv: string[], flags: Record<string, { type: string; char?: string }>, positionals: number): string[] {
+  const takesValue = new Set<string>();
+  for (const [name, f] of Object.entries(flags)) {
+    if (f.type === 'option') {
+      takesValue.add(`--${name}`);
+      if (f.char) takesValue.add(`-${f.char}`);
+    }
+  }
+  let seen = 0;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return argv;
+    if (a.startsWith('-') && a !== '-') {
+      if (!a.includes('=') && takesValue.has(a)) i++;
+      continue;
+    }
+    if (++seen === positionals) return [...argv.slice(0, i + 1), '--', ...argv.slice(i + 1)];
+  }
+  return argv;
+}
