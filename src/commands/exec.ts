@@ -9,7 +9,7 @@ export default class Exec extends BaseCommand {
   static override flags = {
     interactive: Flags.boolean({ char: 'i', description: 'keep stdin open' }),
     tty: Flags.boolean({ char: 't', description: 'allocate a terminal' }),
-    env: Flags.string({ char: 'e', description: 'set NAME=VALUE', multiple: true }),
+    env: Flags.string({ char: 'e', description: 'set NAME=VALUE', multiple: true, multipleNonGreedy: true }),
     user: Flags.string({ char: 'u', description: 'user[:group]' }),
     workdir: Flags.string({ char: 'w', description: 'working directory' }),
   };

@@ -83,7 +83,8 @@ export class Containers {
 
   /** The record with its status from runc. */
   async info(rec: ContainerRecord): Promise<ContainerInfo> {
-    const st = await this.runc(rec.runtime).state(rec.id);
+    // A runtime that is gone (or never existed) knows no container: treat it as not running.
+    const st = await this.runc(rec.runtime).state(rec.id).catch(() => undefined);
     const status: ContainerStatus = !st || st.status === 'stopped' ? (st || rec.exitCode !== undefined || rec.finished ? 'exited' : 'created') : st.status === 'creating' ? 'created' : st.status;
     return { ...rec, status, ...(st && st.status !== 'stopped' ? { pid: st.pid } : {}) };
   }
@@ -127,7 +128,7 @@ export class Containers {
       if (!force) throw new TsociError('INVALID_ARGUMENT', `container ${rec.name} is running`, { hint: `stop it first (tsoci stop ${rec.name}) or use rm -f` });
       await runc.kill(rec.id, 'KILL', true).catch(() => {});
     }
-    await runc.delete(rec.id, true);
+    await runc.delete(rec.id, true).catch(() => {});
     if (existsSync(this.bundleDir(rec.id))) {
       // A bundle that was never completed is not a bundle; anything else (a mount that will not go) must stop us
       // before the directory is removed.

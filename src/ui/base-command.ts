@@ -36,7 +36,7 @@ export abstract class BaseCommand extends Command {
 
 /** Flags of commands that talk to registries. */
 export const registryFlags = {
-  'insecure-registry': Flags.string({ description: 'registry host[:port] to reach over plain HTTP (repeatable; also TSOCI_INSECURE_REGISTRIES)', multiple: true }),
+  'insecure-registry': Flags.string({ description: 'registry host[:port] to reach over plain HTTP (repeatable; also TSOCI_INSECURE_REGISTRIES)', multiple: true, multipleNonGreedy: true }),
   timeout: Flags.integer({ description: 'seconds a registry connection may stall before it fails [default: 30]', min: 1 }),
 };
 

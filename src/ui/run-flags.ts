@@ -5,13 +5,13 @@ import type { Overrides } from '../bundle/convert.js';
 
 export const containerFlags = {
   entrypoint: Flags.string({ description: 'replace the image Entrypoint (a single executable; clears the image Cmd)' }),
-  env: Flags.string({ char: 'e', description: 'set NAME=VALUE (or pass NAME from this environment)', multiple: true }),
-  'env-file': Flags.string({ description: 'read NAME=VALUE lines from a file', multiple: true }),
+  env: Flags.string({ char: 'e', description: 'set NAME=VALUE (or pass NAME from this environment)', multiple: true, multipleNonGreedy: true }),
+  'env-file': Flags.string({ description: 'read NAME=VALUE lines from a file', multiple: true, multipleNonGreedy: true }),
   workdir: Flags.string({ char: 'w', description: 'working directory inside the container' }),
   user: Flags.string({ char: 'u', description: 'user[:group], names or ids, resolved in the image' }),
   hostname: Flags.string({ description: 'container host name' }),
-  volume: Flags.string({ char: 'v', description: 'bind mount SRC:DST[:ro]', multiple: true }),
-  tmpfs: Flags.string({ description: 'tmpfs mount DST[:options]', multiple: true }),
+  volume: Flags.string({ char: 'v', description: 'bind mount SRC:DST[:ro]', multiple: true, multipleNonGreedy: true }),
+  tmpfs: Flags.string({ description: 'tmpfs mount DST[:options]', multiple: true, multipleNonGreedy: true }),
   tty: Flags.boolean({ char: 't', description: 'allocate a terminal' }),
   'read-only': Flags.boolean({ description: 'mount the rootfs read-only' }),
   platform: Flags.string({ description: 'os/arch[/variant] of a multi-platform image [default: this host]' }),
