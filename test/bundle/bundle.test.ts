@@ -17,6 +17,8 @@ const root = path.join(tmp, 'root');
 let reg: Registry;
 let run: BuiltImage;
 let k = 0;
+/** The CLI with this file's store (flags after the image belong to the command, as in docker). */
+const tsociR = (args: string[]) => tsoci(args, { env: { TSOCI_ROOT: root } });
 const out = () => path.join(tmp, `b${k++}`);
 
 function mounted(dir: string): string | undefined {
@@ -106,7 +108,7 @@ after(async () => {
 describe('tsoci bundle', () => {
   it('pulls when missing, mounts an overlay rootfs, and runc runs config.json as the image says', async () => {
     const dir = out();
-    const r = await tsoci(['bundle', `${reg.host}/b/run:v1`, dir, '--root', root]);
+    const r = await tsociR(['bundle', `${reg.host}/b/run:v1`, dir]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /warning: image label org\.systemd\.property\.ExecStartPre dropped/);
     const m = mounted(path.join(dir, 'rootfs'));
@@ -123,7 +125,7 @@ describe('tsoci bundle', () => {
 
   it('runs with the image user, cwd and env, and overrides win', async () => {
     const dir = out();
-    const r = await tsoci(['bundle', `${reg.host}/b/run:v1`, dir, '--root', root, '-e', 'GREETING=override', '-e', 'EXTRA=1', '--', 'echo "$(id -u):$(id -g):$(id -G) $(pwd) $GREETING $EXTRA $HOME"']);
+    const r = await tsociR(['bundle', '-e', 'GREETING=override', '-e', 'EXTRA=1', `${reg.host}/b/run:v1`, dir, 'echo "$(id -u):$(id -g):$(id -G) $(pwd) $GREETING $EXTRA $HOME"']);
     assert.equal(r.code, 0, r.stderr);
     const res = runc(dir);
     assert.equal(res.code, 0, res.err);
@@ -135,14 +137,14 @@ describe('tsoci bundle', () => {
     const vol = path.join(tmp, 'vol');
     mkdirSync(vol, { recursive: true });
     writeFileSync(path.join(vol, 'data'), 'host data\n');
-    const r = await tsoci(['bundle', `${reg.host}/b/run:v1`, dir, '--root', root, '-u', '65534:65534', '-w', '/tmp', '--entrypoint', '/bin/sh', '--hostname', 'box', '-v', `${vol}:/mnt:ro`, '--', '-c', 'id -u; pwd; hostname; cat /mnt/data; touch /mnt/x 2>/dev/null || echo read-only']);
+    const r = await tsociR(['bundle', '-u', '65534:65534', '-w', '/tmp', '--entrypoint', '/bin/sh', '--hostname', 'box', '-v', `${vol}:/mnt:ro`, `${reg.host}/b/run:v1`, dir, '-c', 'id -u; pwd; hostname; cat /mnt/data; touch /mnt/x 2>/dev/null || echo read-only']);
     assert.equal(r.code, 0, r.stderr);
     const res = runc(dir);
     assert.equal(res.out, '65534\n/tmp\nbox\nhost data\nread-only\n', res.err);
   });
 
   it('an unknown user is an error', async () => {
-    const r = await tsoci(['bundle', `${reg.host}/b/run:v1`, out(), '--root', root, '-u', 'nosuchuser']);
+    const r = await tsociR(['bundle', '-u', 'nosuchuser', `${reg.host}/b/run:v1`, out()]);
     assert.equal(r.code, 125);
     assert.match(r.stderr, /unable to find user nosuchuser/);
   });
@@ -151,10 +153,10 @@ describe('tsoci bundle', () => {
     const snaps = () => readdirSync(path.join(root, 'snapshots')).filter((d) => !d.startsWith('new-')).length;
     const before = snaps();
     const dir = out();
-    assert.equal((await tsoci(['bundle', `${reg.host}/b/run:v1`, dir, '--root', root])).code, 0);
+    assert.equal((await tsociR(['bundle', `${reg.host}/b/run:v1`, dir])).code, 0);
     assert.equal(snaps(), before);
     assert.ok(mounted(path.join(dir, 'rootfs')));
-    const u = await tsoci(['unbundle', dir, '--root', root]);
+    const u = await tsociR(['unbundle', dir]);
     assert.equal(u.code, 0, u.stderr);
     assert.equal(mounted(path.join(dir, 'rootfs')), undefined);
     assert.ok(!existsSync(dir));
@@ -162,7 +164,7 @@ describe('tsoci bundle', () => {
 
   it('assembles 120 layers in one overlay mount', async () => {
     const dir = out();
-    const r = await tsoci(['bundle', `${reg.host}/b/many:v1`, dir, '--root', root]);
+    const r = await tsociR(['bundle', `${reg.host}/b/many:v1`, dir]);
     assert.equal(r.code, 0, r.stderr);
     const res = runc(dir);
     assert.deepEqual(res.out.split('\n').map((l) => l.trim()), ['layer 2', 'layer 120', '119', ''], res.err);
@@ -170,7 +172,7 @@ describe('tsoci bundle', () => {
 
   it('refuses a hostile layer with one line and leaves nothing mounted', async () => {
     const dir = out();
-    const r = await tsoci(['bundle', `${reg.host}/b/bad:v1`, dir, '--root', root]);
+    const r = await tsociR(['bundle', `${reg.host}/b/bad:v1`, dir]);
     assert.equal(r.code, 125);
     assert.match(r.stderr, /^tsoci: refusing layer entry "\.\.\/\.\.\/escape": .*\[UNSAFE_LAYER_ENTRY\]\n$/);
     assert.equal(mounted(path.join(dir, 'rootfs')), undefined);
@@ -181,7 +183,7 @@ describe('tsoci bundle', () => {
     it(`builds the same tree as umoci unpack (${mode} mode)`, async () => {
       const dir = out();
       const ref = `${reg.host}/b/conf:v1`;
-      const r = await tsoci(['bundle', ref, dir, '--root', root, ...(mode === 'copy' ? ['--copy'] : [])]);
+      const r = await tsociR(['bundle', ...(mode === 'copy' ? ['--copy'] : []), ref, dir]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, new RegExp(`\\(${mode}\\)`));
       const um = path.join(tmp, `umoci-${mode}`);
