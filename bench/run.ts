@@ -73,7 +73,7 @@ async function benchBundle(out: Row[]): Promise<void> {
     const n = name === 'big' ? BIG_RUNS : RUNS;
     const root = path.join(work, `bundle-root-${name}`);
     const ref = `127.0.0.1:5000/${name}:latest`;
-    execFileSync(process.execPath, [BIN, 'pull', '-q', ref, '--root', root], { stdio: 'ignore' });
+    execFileSync(process.execPath, [BIN, 'pull', '-q', '--root', root, ref], { stdio: 'ignore' });
     const layout = path.join(work, `oci-${name}`);
     cpSync(path.join(ANCHORS, 'oci', name), layout, { recursive: true });
     const first: Row = { what: `bundle ${name}, first (extraction included)`, ours: [], peer: [], peerName: 'umoci unpack' };
@@ -81,10 +81,10 @@ async function benchBundle(out: Row[]): Promise<void> {
     for (let i = 0; i < n; i++) {
       rmSync(path.join(root, 'snapshots'), { recursive: true, force: true });
       const dir = path.join(work, `b-${name}-${i}`);
-      first.ours.push(await timed(process.execPath, [BIN, 'bundle', ref, dir, '--root', root]));
-      execFileSync(process.execPath, [BIN, 'unbundle', dir, '--root', root]);
-      second.ours.push(await timed(process.execPath, [BIN, 'bundle', ref, dir, '--root', root]));
-      execFileSync(process.execPath, [BIN, 'unbundle', dir, '--root', root]);
+      first.ours.push(await timed(process.execPath, [BIN, 'bundle', '--root', root, ref, dir]));
+      execFileSync(process.execPath, [BIN, 'unbundle', '--root', root, dir]);
+      second.ours.push(await timed(process.execPath, [BIN, 'bundle', '--root', root, ref, dir]));
+      execFileSync(process.execPath, [BIN, 'unbundle', '--root', root, dir]);
       const udir = path.join(work, `u-${name}-${i}`);
       const peer = await timed('umoci', ['unpack', '--image', `${layout}:latest`, udir]);
       first.peer.push(peer);

@@ -9,10 +9,8 @@ import { findRef, listRefs, removeRef, setRef } from './layout/refs.js';
 import { LayoutStore } from './layout/store.js';
 import type { Digest } from './oci/digest.js';
 import type { Platform } from './oci/types.js';
-import { RegistryClient } from './registry/client.js';
 import { eraseCredentials, storeCredentials } from './registry/credentials.js';
 import { DOCKER_HUB, DOCKER_HUB_API, type Reference, parseReference } from './registry/reference.js';
-import { RegistrySource } from './registry/source.js';
 import type { Settings } from './settings.js';
 
 export { TsociError, isTsociError } from './errors.js';
@@ -21,7 +19,6 @@ export { parseReference, Reference } from './registry/reference.js';
 export { loadSettings, defaultRoot, type Settings } from './settings.js';
 export { LayoutStore } from './layout/store.js';
 export { copyImage, type CopyEvent } from './layout/copy.js';
-export { RegistrySource } from './registry/source.js';
 export { readImage, type StoredImage } from './layout/image.js';
 export { parsePlatform, formatPlatform, hostPlatform } from './oci/platform.js';
 export * from './oci/types.js';
@@ -49,7 +46,9 @@ export interface PullResult {
   image: StoredImage;
 }
 
-function sourceFor(ref: Reference, settings: Settings): RegistrySource {
+/** The registry source for `ref`; undici and the client load only when a registry is needed. */
+async function sourceFor(ref: Reference, settings: Settings): Promise<import('./registry/source.js').RegistrySource> {
+  const { RegistrySource } = await import('./registry/source.js');
   return new RegistrySource(ref, {
     insecureRegistries: settings.insecureRegistries,
     registryMirrors: settings.registryMirrors,
@@ -62,7 +61,7 @@ function sourceFor(ref: Reference, settings: Settings): RegistrySource {
 export async function pull(reference: string, settings: Settings, opts: PullOptions = {}): Promise<PullResult> {
   const ref = parseReference(reference);
   const store = await openStore(settings);
-  const source = sourceFor(ref, settings);
+  const source = await sourceFor(ref, settings);
   try {
     return await asWriter(store, async () => {
       const copied = await copyImage(source, store, opts);
@@ -170,6 +169,7 @@ export function loginHost(server: string | undefined): string {
 /** Checks the credentials against the registry, then stores them as docker login does. Returns the file written. */
 export async function login(server: string | undefined, creds: { username: string; password: string }, settings: Settings): Promise<{ registry: string; file: string }> {
   const registry = loginHost(server);
+  const { RegistryClient } = await import('./registry/client.js');
   const client = new RegistryClient(
     { host: registry === DOCKER_HUB ? DOCKER_HUB_API : registry, credsName: registry },
     {

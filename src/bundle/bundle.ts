@@ -11,7 +11,8 @@ import type { StoredImage } from '../layout/image.js';
 import type { LayoutStore } from '../layout/store.js';
 import { layerCompression } from '../oci/media-types.js';
 import { isMountPoint, mountAt, overlayMount, unmountAt } from '../overlay/mount.js';
-import { type LayerRef, type SnapshotEvent, Snapshotter, startExtractWorker } from '../overlay/snapshots.js';
+import { applyBlob } from '../overlay/apply-in-worker.js';
+import { type LayerRef, type SnapshotEvent, Snapshotter } from '../overlay/snapshots.js';
 import { type Overrides, toRuntimeSpec } from './convert.js';
 import type { Spec } from './spec.js';
 
@@ -49,17 +50,7 @@ async function flatten(store: LayoutStore, layers: LayerRef[], rootfs: string, o
   for (const l of layers) {
     const compression = layerCompression(l.blob.mediaType);
     if (!compression) throw new TsociError('UNSUPPORTED_MEDIA_TYPE', `layer ${l.blob.digest} has media type ${l.blob.mediaType}, which tsoci cannot extract`);
-    await new Promise<void>((resolve, reject) => {
-      const w = startExtractWorker({ blob: store.blobPath(l.blob.digest), compression, diffId: l.diffId, target: rootfs, format: 'flat' });
-      w.on('message', (m: { op: string; id?: number; code?: string; message?: string; hint?: string; msg?: string }) => {
-        if (m.op === 'lower') w.postMessage({ id: m.id, path: undefined });
-        else if (m.op === 'warn') onWarn?.(m.msg!);
-        else if (m.op === 'done') resolve();
-        else if (m.op === 'error') reject(new TsociError((m.code as never) ?? 'INTERNAL', m.message ?? 'extraction failed', m.hint ? { hint: m.hint } : {}));
-      });
-      w.on('error', reject);
-      w.on('exit', (code) => reject(new TsociError('INTERNAL', `extraction of layer ${l.blob.digest} stopped (exit ${code})`)));
-    });
+    await applyBlob({ blob: store.blobPath(l.blob.digest), compression, diffId: l.diffId, target: rootfs, format: 'flat', ...(onWarn ? { onWarn } : {}) });
   }
 }
 

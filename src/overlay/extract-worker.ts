@@ -1,56 +1,60 @@
-// Worker thread: extracts one layer blob into a directory, checking the uncompressed stream against the diff ID.
-// workerData: { blob, compression, diffId, target, format }. Asks the parent {op:'lower', id, rel} for lower
-// layer lookups and gets {id, path}; ends with {op:'done', entries} or {op:'error', code, message}.
+// Worker thread: applies one layer's uncompressed tar stream to a directory (extract.ts). The parent reads,
+// decompresses and hashes the blob, and sends the tar bytes here as {op:'data', buf} (transferred), then
+// {op:'end'}; every chunk is acknowledged {op:'ack', bytes} once consumed, which is the parent's backpressure.
+// Lower-layer lookups go up as {op:'lower', id, rel} and come back as {op:'lower', id, path}.
+// workerData: { target, format }. Ends with {op:'done', entries} or {op:'error', code, message, hint}.
 
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { Transform } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Compression } from '../oci/media-types.js';
-import { decompressor } from './decompress.js';
 import { type LayerFormat, applyLayer } from './extract.js';
 
-const data = workerData as { blob: string; compression: Compression; diffId: string; target: string; format: LayerFormat };
-const waiting = new Map<number, (p: string | undefined) => void>();
-let next = 0;
-parentPort!.on('message', (m: { id: number; path?: string }) => {
-  waiting.get(m.id)?.(m.path);
-  waiting.delete(m.id);
+const data = workerData as { target: string; format: LayerFormat };
+const lookups = new Map<number, (p: string | undefined) => void>();
+let nextLookup = 0;
+const chunks: Buffer[] = [];
+let ended = false;
+let wake: (() => void) | undefined;
+
+parentPort!.on('message', (m: { op: 'data'; buf: ArrayBuffer } | { op: 'end' } | { op: 'lower'; id: number; path?: string }) => {
+  if (m.op === 'data') chunks.push(Buffer.from(m.buf));
+  else if (m.op === 'end') ended = true;
+  else if (m.op === 'lower') {
+    lookups.get(m.id)?.(m.path);
+    lookups.delete(m.id);
+    return;
+  }
+  wake?.();
 });
 
+async function* tarStream(): AsyncGenerator<Buffer> {
+  for (;;) {
+    const c = chunks.shift();
+    if (c) {
+      yield c;
+      parentPort!.postMessage({ op: 'ack', bytes: c.length });
+      continue;
+    }
+    if (ended) return;
+    await new Promise<void>((r) => (wake = r));
+    wake = undefined;
+  }
+}
+
 function lowerLookup(rel: string): Promise<string | undefined> {
-  const id = next++;
+  const id = nextLookup++;
   return new Promise((resolve) => {
-    waiting.set(id, resolve);
+    lookups.set(id, resolve);
     parentPort!.postMessage({ op: 'lower', id, rel });
   });
 }
 
 try {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const tee = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      cb(null, chunk);
-    },
-  });
-  const src = createReadStream(data.blob, { highWaterMark: 1 << 20 });
-  const dec = decompressor(data.compression);
-  src.on('error', (e) => tee.destroy(e));
-  dec.on('error', (e) => tee.destroy(e));
-  src.pipe(dec).pipe(tee);
-  const res = await applyLayer(data.target, tee, { format: data.format, lowerLookup, onWarn: (msg) => parentPort!.postMessage({ op: 'warn', msg }) });
-  const got = `sha256:${hash.digest('hex')}`;
-  if (got !== data.diffId) {
-    parentPort!.postMessage({ op: 'error', code: 'DIGEST_MISMATCH', message: `layer ${data.diffId}: its uncompressed content has digest ${got} (${bytes} bytes)` });
-  } else {
-    parentPort!.postMessage({ op: 'done', entries: res.entries });
-  }
+  const src = Object.assign(tarStream(), { destroy: () => undefined });
+  const res = await applyLayer(data.target, src, { format: data.format, lowerLookup, onWarn: (msg) => parentPort!.postMessage({ op: 'warn', msg }) });
+  // Drain what follows the end-of-archive marker, so the parent's stream completes.
+  for await (const _ of src) void _;
+  parentPort!.postMessage({ op: 'done', entries: res.entries });
 } catch (e) {
   const err = e as { code?: string; message?: string; hint?: string };
-  parentPort!.postMessage({ op: 'error', code: err.code === 'Z_DATA_ERROR' ? 'LAYER_INVALID' : err.code, message: err.message, hint: err.hint });
+  parentPort!.postMessage({ op: 'error', code: err.code, message: err.message, hint: err.hint });
 }
-// Nothing more to hear from the parent: let the thread end.
 parentPort!.close();

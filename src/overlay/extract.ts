@@ -117,8 +117,14 @@ class LayerState {
   private dirTimes: [string, Date][] = [];
   private whiteouts: { rel: string; uid: number; gid: number }[] = [];
   private opaque = new Set<string>();
+  /** Directories (image paths) with the setgid bit: what is created in them takes their group. */
+  private setgidDirs = new Set<string>();
+  private readonly root0 = process.geteuid?.() === 0 && process.getegid?.() === 0;
+  private readonly umask = process.umask();
 
-  constructor(private root: string, private opts: ApplyOptions) {}
+  constructor(private root: string, private opts: ApplyOptions) {
+    if (lstatSync(root).mode & 0o2000) this.setgidDirs.add('');
+  }
 
   private forget(rel: string): void {
     for (const k of this.knownDirs) if (k === rel || k.startsWith(`${rel}/`)) this.knownDirs.delete(k);
@@ -167,6 +173,7 @@ class LayerState {
       if (ls.isDirectory()) {
         lchownSync(host, ls.uid, ls.gid);
         chmodSync(host, ls.mode & 0o7777);
+        if (ls.mode & 0o2000) this.setgidDirs.add(rel);
       }
     }
   }
@@ -198,6 +205,7 @@ class LayerState {
     if (parts.length === 0) {
       if (type !== 'directory') throw unsafe(name, 'it would change the type of the root directory');
       this.attrs(this.root, h, true);
+      if ((h.mode ?? 0) & 0o2000) this.setgidDirs.add('');
       stream.resume();
       return;
     }
@@ -217,26 +225,40 @@ class LayerState {
     const dirRel = resolveInRoot(this.root, relDir, { followFinal: true, knownDirs: this.knownDirs }).rel;
     const rel = dirRel ? `${dirRel}/${base}` : base;
     const target = path.join(dir, base);
+    // In overlay form the root started empty: a path exists only if this layer made it (an entry or an implied
+    // parent), so the lstat is spared for every new path.
+    const mayExist = this.opts.format === 'flat' || this.touched.has(rel) || this.knownDirs.has(rel);
     this.touched.add(rel);
-    const isDir = this.removeExisting(target, rel, type === 'directory');
+    const isDir = mayExist ? this.removeExisting(target, rel, type === 'directory') : false;
     const mode = (h.mode ?? 0o644) & 0o7777;
     switch (type) {
       case 'directory':
-        if (!isDir) mkdirSync(target, { mode: 0o700 });
+        if (mode & 0o2000) this.setgidDirs.add(rel);
         this.knownDirs.add(rel);
-        this.attrs(target, h, true);
+        if (isDir) this.attrs(target, h, true);
+        else {
+          // A new directory: created with its mode, owner and mode set only where creation did not give them.
+          mkdirSync(target, { mode: mode & 0o1777 });
+          const chown = this.needsChown(h, dirRel);
+          if (chown) lchownSync(target, h.uid ?? 0, h.gid ?? 0);
+          if (chown || !this.creationGives(mode)) chmodSync(target, mode);
+          this.xattrs(target, h);
+          if (h.mtime) this.dirTimes.push([target, h.mtime]);
+        }
         stream.resume();
         break;
       case 'file': {
-        const fd = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        const fd = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode & 0o777);
         try {
           let pos = 0;
           for await (const chunk of stream) {
             for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off, pos + off);
             pos += chunk.length;
           }
-          fchownSync(fd, h.uid ?? 0, h.gid ?? 0);
-          fchmodSync(fd, mode);
+          // chown clears setuid/setgid, so the mode goes after it; both are skipped when creation already did it.
+          const chown = this.needsChown(h, dirRel);
+          if (chown) fchownSync(fd, h.uid ?? 0, h.gid ?? 0);
+          if (chown || !this.creationGives(mode)) fchmodSync(fd, mode);
           if (h.mtime) futimesSync(fd, h.mtime, h.mtime);
         } finally {
           closeSync(fd);
@@ -299,6 +321,16 @@ class LayerState {
     chmodSync(target, ls.mode & 0o7777);
     utimesSync(target, ls.atime, ls.mtime);
     void rel;
+  }
+
+  /** Whether a new inode needs chown: not when it is to be 0:0, we are root and its directory is not setgid. */
+  private needsChown(h: tar.Header, dirRel: string): boolean {
+    return !((h.uid ?? 0) === 0 && (h.gid ?? 0) === 0 && this.root0 && !this.setgidDirs.has(dirRel));
+  }
+
+  /** Whether creating with `mode` (less the umask) already gives exactly `mode`. */
+  private creationGives(mode: number): boolean {
+    return (mode & 0o7000) === 0 && (mode & ~this.umask) === mode;
   }
 
   private attrs(target: string, h: tar.Header, isDir: boolean): void {

@@ -10,7 +10,6 @@ import { lstatSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { execFileSync } from 'node:child_process';
 import pLimit from 'p-limit';
 import { TsociError } from '../errors.js';
@@ -20,6 +19,7 @@ import { chainIds } from '../oci/chain.js';
 import { type Digest, digestHex } from '../oci/digest.js';
 import { layerCompression } from '../oci/media-types.js';
 import type { Descriptor } from '../oci/types.js';
+import { applyBlob } from './apply-in-worker.js';
 import { cleanComponents } from './resolve.js';
 
 /** One layer of an image as the snapshotter needs it: the blob to read and the diff ID to verify. */
@@ -45,20 +45,6 @@ export interface EnsureOptions {
 }
 
 const ID_LEN = 12;
-
-/**
- * Starts the extraction worker, the module next to this one (dist/ or the bundle when built; src/ when the
- * sources run under tsx, whose loader a worker must register again).
- */
-export function startExtractWorker(workerData: unknown): Worker {
-  const self = import.meta.url;
-  if (self.endsWith('.ts')) {
-    const url = new URL('./extract-worker.ts', self).href;
-    const api = import.meta.resolve('tsx/esm/api');
-    return new Worker(`import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(url)}); });`, { eval: true, workerData });
-  }
-  return new Worker(new URL('./extract-worker.js', self), { workerData });
-}
 
 function isWhiteout(p: string): boolean {
   try {
@@ -162,18 +148,14 @@ export class Snapshotter {
     const t0 = Date.now();
     opts.onEvent?.({ type: 'extract-start', index, chainId });
     try {
-      const entries = await new Promise<number>((resolve, reject) => {
-        const w = startExtractWorker({ blob: blobPath(layer.blob), compression, diffId: layer.diffId, target: fs, format: 'overlay' });
-        w.on('message', async (m: { op: string; id?: number; rel?: string; entries?: number; code?: string; message?: string; hint?: string; msg?: string }) => {
-          if (m.op === 'lower') {
-            const dirs = (await Promise.all(lowers)).map((s) => s.dir).reverse();
-            w.postMessage({ id: m.id, path: lookupInLayers(dirs, m.rel!) });
-          } else if (m.op === 'warn') opts.onWarn?.(m.msg!);
-          else if (m.op === 'done') resolve(m.entries!);
-          else if (m.op === 'error') reject(new TsociError((m.code as never) ?? 'INTERNAL', m.message ?? 'extraction failed', m.hint ? { hint: m.hint } : {}));
-        });
-        w.on('error', reject);
-        w.on('exit', (code) => reject(new TsociError('INTERNAL', `extraction of layer ${layer.blob.digest} stopped (exit ${code})`)));
+      const entries = await applyBlob({
+        blob: blobPath(layer.blob),
+        compression,
+        diffId: layer.diffId,
+        target: fs,
+        format: 'overlay',
+        lowerLookup: async (rel) => lookupInLayers((await Promise.all(lowers)).map((l) => l.dir).reverse(), rel),
+        ...(opts.onWarn ? { onWarn: opts.onWarn } : {}),
       });
       await writeFile(path.join(tmp, 'chainid'), `${chainId}\n`);
       await writeFile(path.join(tmp, 'diffid'), `${layer.diffId}\n`);

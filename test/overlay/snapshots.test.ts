@@ -57,6 +57,9 @@ describe('snapshot extraction', () => {
         { name: 'dev/c', type: 'character-device', devmajor: 1, devminor: 5, mode: 0o620 },
         { name: 'dev/b', type: 'block-device', devmajor: 7, devminor: 9, mode: 0o600 },
         { name: 'dev/p', type: 'fifo', mode: 0o644 },
+        { name: 'sg/', type: 'directory', mode: 0o2775, gid: 50 },
+        { name: 'sg/root-owned', content: 'r', mode: 0o644 },
+        { name: 'sg/sub/', type: 'directory', mode: 0o755 },
       ]),
     );
     const [s] = await snap.ensure([l], (d) => store.blobPath(d.digest));
@@ -75,6 +78,10 @@ describe('snapshot extraction', () => {
     assert.equal(st('dev/c').rdev, 1 * 256 + 5);
     assert.ok(st('dev/b').isBlockDevice());
     assert.ok(st('dev/p').isFIFO());
+    assert.equal(st('sg').mode & 0o7777, 0o2775);
+    assert.equal(st('sg/root-owned').gid, 0, 'owner as the tar says, not inherited from a setgid parent');
+    assert.equal(st('sg/sub').gid, 0);
+    assert.equal(st('sg/sub').mode & 0o7777, 0o755);
     const xattrs = execFileSync('getfattr', ['-d', '-m', '-', '--absolute-names', path.join(s!.dir, 'd/f')]).toString();
     assert.match(xattrs, /user\.tsoci="hello"/);
     assert.match(xattrs, /security\.capability=/);
