@@ -10,7 +10,7 @@ import { pushImage, startRegistry } from '../test/helpers/registry.js';
 import { benchImages } from './images.js';
 import { type Row, median, report, timed, tmpfs } from './lib.js';
 
-const sections = (process.env.BENCH ?? 'pull,bundle').split(',');
+const sections = (process.env.BENCH ?? 'pull,bundle,run').split(',');
 const PEERS = process.env.PEERS_DIR ?? path.resolve(import.meta.dirname, '../../shared/peers');
 const ANCHORS = process.env.ANCHORS_DIR ?? '/tmp/anchors';
 const RUNS = Number(process.env.RUNS ?? 5);
@@ -46,12 +46,13 @@ try {
     }
   }
   if (sections.includes('bundle')) await benchBundle(rows);
+  if (sections.includes('run')) await benchRun(rows, `${reg.host}/bench/tiny:latest`);
 } finally {
   await reg.stop();
   cleanup();
 }
 process.stdout.write(`\n${report(rows)}\n`);
-if (libRows.length) process.stdout.write(`\n| in-process | median |\n|---|---|\n${libRows.join('\n')}\n`);
+if (libRows.length) process.stdout.write(`\n| derived | median |\n|---|---|\n${libRows.join('\n')}\n`);
 
 /**
  * First bundle (extraction included) and second bundle of the peers' debian (~200 MB) and big (~500 MB) images
@@ -119,4 +120,29 @@ function apt822Mirror(): string | undefined {
     /* no deb822 sources */
   }
   return undefined;
+}
+
+/**
+ * Start-up overhead: `tsoci run --rm IMAGE true` (image pulled and extracted) against `runc run` of an equivalent
+ * prepared bundle, and `tsoci --version` against `node -e 0`.
+ */
+async function benchRun(out: Row[], ref: string): Promise<void> {
+  const root = path.join(work, 'run-root');
+  execFileSync(process.execPath, [BIN, 'pull', '-q', '--root', root, ref], { stdio: 'ignore' });
+  const bundleDir = path.join(work, 'run-bundle');
+  execFileSync(process.execPath, [BIN, 'bundle', '--root', root, ref, bundleDir, 'true'], { stdio: 'ignore' });
+  execFileSync(process.execPath, [BIN, 'run', '--rm', '--root', root, ref, 'true'], { stdio: 'ignore' });
+  const row: Row = { what: 'run --rm tiny true (extracted)', ours: [], peer: [], peerName: 'runc run (bundle ready)' };
+  const ver: Row = { what: 'tsoci --version', ours: [], peer: [], peerName: 'node -e 0' };
+  const n = Math.max(RUNS, 10);
+  for (let i = 0; i < n; i++) {
+    row.ours.push(await timed(process.execPath, [BIN, 'run', '--rm', '--root', root, ref, 'true']));
+    row.peer.push(await timed('runc', ['run', '--bundle', bundleDir, `bench-${process.pid}-${i}`]));
+    ver.ours.push(await timed(process.execPath, [BIN, '--version']));
+    ver.peer.push(await timed(process.execPath, ['-e', '0']));
+  }
+  execFileSync(process.execPath, [BIN, 'unbundle', '--root', root, bundleDir], { stdio: 'ignore' });
+  out.push(row, ver);
+  const o = median(row.ours.map((s) => s.ms)) - median(row.peer.map((s) => s.ms));
+  libRows.push(`| run --rm overhead over runc run | ${o.toFixed(0)} ms |`);
 }

@@ -123,12 +123,16 @@ export class Containers {
   /** Removes the container: its runc state, its mounts and upper dir, its record. Running needs `force`. */
   async remove(rec: ContainerRecord, force = false): Promise<void> {
     const runc = this.runc(rec.runtime);
-    const info = await this.info(rec);
-    if (info.status === 'running' || info.status === 'paused') {
-      if (!force) throw new TsociError('INVALID_ARGUMENT', `container ${rec.name} is running`, { hint: `stop it first (tsoci stop ${rec.name}) or use rm -f` });
-      await runc.kill(rec.id, 'KILL', true).catch(() => {});
+    // No runc state directory: runc knows nothing of it (a foreground run removes its state on exit), and two
+    // runc processes are spared.
+    if (existsSync(path.join(runc.stateRoot, rec.id))) {
+      const info = await this.info(rec);
+      if (info.status === 'running' || info.status === 'paused') {
+        if (!force) throw new TsociError('INVALID_ARGUMENT', `container ${rec.name} is running`, { hint: `stop it first (tsoci stop ${rec.name}) or use rm -f` });
+        await runc.kill(rec.id, 'KILL', true).catch(() => {});
+      }
+      await runc.delete(rec.id, true).catch(() => {});
     }
-    await runc.delete(rec.id, true).catch(() => {});
     if (existsSync(this.bundleDir(rec.id))) {
       // A bundle that was never completed is not a bundle; anything else (a mount that will not go) must stop us
       // before the directory is removed.
