@@ -1,5 +1,5 @@
 // The offline demo: a local registry on 127.0.0.1, a demo image built from busybox-static and pushed to it,
-// then tsoci pulls it, lists it, bundles it, runc runs the bundle, and tsoci removes the bundle again.
+// then tsoci pulls it, lists it, bundles it (runc runs the bundle), and runs it with tsoci run.
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -37,6 +37,8 @@ try {
   const r = spawnSync('runc', ['run', '--bundle', bundleDir, `tsoci-demo-${process.pid}`], { stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.status !== 0) process.exitCode = r.status ?? 1;
   step(['unbundle', bundleDir]);
+  step(['run', '--rm', ref]);
+  step(['run', '--rm', '-u', 'nobody', '-w', '/', '--hostname', 'demo', ref, 'echo "I am $(id -un) in $(pwd) on $(hostname)"']);
 } finally {
   await reg.stop();
 }
