@@ -26,10 +26,12 @@ function dataLayer(i: number, randMB: number, textMB: number, files = 8): Entry[
   return out;
 }
 
-export async function benchImages(): Promise<Record<'tiny' | 'medium' | 'big', BuiltImage>> {
-  return {
-    tiny: await buildImage({ layers: [busyboxEntries()] }),
-    medium: await buildImage({ layers: [busyboxEntries(), dataLayer(1, 60, 40)] }),
-    big: await buildImage({ layers: [1, 2, 3, 4, 5].map((i) => dataLayer(i, 60, 40)) }),
-  };
+export type BenchImage = 'tiny' | 'medium' | 'big';
+
+export async function benchImages(names: readonly BenchImage[] = ['tiny', 'medium', 'big']): Promise<Partial<Record<BenchImage, BuiltImage>>> {
+  const out: Partial<Record<BenchImage, BuiltImage>> = {};
+  if (names.includes('tiny')) out.tiny = await buildImage({ layers: [busyboxEntries()] });
+  if (names.includes('medium')) out.medium = await buildImage({ layers: [busyboxEntries(), dataLayer(1, 60, 40)] });
+  if (names.includes('big')) out.big = await buildImage({ layers: [1, 2, 3, 4, 5].map((i) => dataLayer(i, 60, 40)) });
+  return out;
 }

@@ -3,7 +3,7 @@
 import { build } from 'esbuild';
 
 await build({
-  entryPoints: { cli: 'src/cli.ts', 'extract-worker': 'src/overlay/extract-worker.ts', shim: 'src/runtime/shim.ts' },
+  entryPoints: { cli: 'src/cli.ts', fast: 'src/fast.ts', 'extract-worker': 'src/overlay/extract-worker.ts', shim: 'src/runtime/shim.ts' },
   outdir: 'dist/bundle',
   bundle: true,
   splitting: true,
@@ -11,6 +11,7 @@ await build({
   platform: 'node',
   target: 'node20',
   external: ['@oclif/core'],
+  // The fast path must not load oclif: the modules it imports take no oclif (checked in test/cli).
   sourcemap: true,
   logLevel: 'warning',
   banner: { js: "import { createRequire as __tsociCreateRequire } from 'node:module'; const require = __tsociCreateRequire(import.meta.url);" },

@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, registryFlags, stopFlagsAfter } from '../ui/base-command.js';
-import { containerFlags, overridesFrom } from '../ui/run-flags.js';
+import { overridesFrom } from '../ui/overrides.js';
+import { containerFlags } from '../ui/run-flags.js';
 
 export default class BundleCmd extends BaseCommand {
   static override summary = 'Write an OCI runtime bundle (config.json + rootfs) for an image';

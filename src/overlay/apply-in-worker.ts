@@ -62,7 +62,7 @@ export async function applyBlob(o: ApplyBlobOptions): Promise<number> {
   result.catch((e: unknown) => (failed = e));
   try {
     const src = createReadStream(o.blob, { highWaterMark: 1 << 20 });
-    const dec = decompressor(o.compression);
+    const dec = await decompressor(o.compression);
     src.on('error', (e) => dec.destroy(e));
     src.pipe(dec);
     for await (const chunk of dec as AsyncIterable<Buffer>) {

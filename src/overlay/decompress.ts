@@ -2,12 +2,13 @@
 
 import { Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { Decompress } from 'fzstd';
 import type { Compression } from '../oci/media-types.js';
 
-export function decompressor(c: Compression): Transform {
+/** A Transform that decompresses `c`; fzstd is loaded only for zstd layers. */
+export async function decompressor(c: Compression): Promise<Transform> {
   if (c === 'gzip') return createGunzip({ chunkSize: 256 << 10 });
   if (c === 'none') return new Transform({ transform: (chunk, _e, cb) => cb(null, chunk) });
+  const { Decompress } = await import('fzstd');
   let out: Transform;
   const z = new Decompress((chunk) => out.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
   out = new Transform({

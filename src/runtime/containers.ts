@@ -4,11 +4,10 @@
 
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TsociError, isTsociError } from '../errors.js';
 import { writeFileAtomic } from '../layout/atomic.js';
-import { withLock } from '../layout/lock.js';
 import { destroyBundle } from '../bundle/bundle.js';
 import { Runc } from './runc.js';
 
@@ -75,6 +74,7 @@ export class Containers {
   async records(): Promise<ContainerRecord[]> {
     const out: ContainerRecord[] = [];
     for (const id of await readdir(this.dir).catch(() => [] as string[])) {
+      if (id.startsWith('.')) continue;
       const r = await this.read(id);
       if (r) out.push(r);
     }
@@ -89,23 +89,36 @@ export class Containers {
     return { ...rec, status, ...(st && st.status !== 'stopped' ? { pid: st.pid } : {}) };
   }
 
-  /** A new record with a unique name (and a fresh 64-hex id). */
+  private nameFile(name: string): string {
+    return path.join(this.dir, '.names', name);
+  }
+
+  /**
+   * A new record with a unique name (and a fresh 64-hex id). The name is claimed by creating .names/<name>
+   * exclusively (O_EXCL): no lock, no scan; a claim whose container is gone (a crash) is taken over.
+   */
   async create(fields: Omit<ContainerRecord, 'id' | 'name' | 'created'> & { name?: string }): Promise<ContainerRecord> {
     if (fields.name !== undefined && !NAME.test(fields.name)) {
       throw new TsociError('INVALID_ARGUMENT', `invalid container name "${fields.name}": use letters, digits, _ . -`);
     }
-    await mkdir(this.dir, { recursive: true });
-    return withLock(path.join(this.root, 'locks', 'containers.lock'), async () => {
-      const id = randomBytes(32).toString('hex');
-      const name = fields.name ?? `tsoci-${id.slice(0, 12)}`;
-      if ((await this.records()).some((r) => r.name === name)) {
-        throw new TsociError('INVALID_ARGUMENT', `the container name "${name}" is already in use`, { hint: `remove it first (tsoci rm ${name}) or choose another --name` });
+    const id = randomBytes(32).toString('hex');
+    const name = fields.name ?? `tsoci-${id.slice(0, 12)}`;
+    await mkdir(path.join(this.dir, '.names'), { recursive: true });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await writeFile(this.nameFile(name), id, { flag: 'wx' });
+        break;
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'EEXIST' || attempt > 0) throw new TsociError('INVALID_ARGUMENT', `the container name "${name}" is already in use`, { hint: `remove it first (tsoci rm ${name}) or choose another --name` });
+        const holder = (await readFile(this.nameFile(name), 'utf8').catch(() => '')).trim();
+        if (holder && (await this.read(holder))) throw new TsociError('INVALID_ARGUMENT', `the container name "${name}" is already in use`, { hint: `remove it first (tsoci rm ${name}) or choose another --name` });
+        await rm(this.nameFile(name), { force: true });
       }
-      const rec: ContainerRecord = { ...fields, id, name, created: new Date().toISOString() };
-      await mkdir(this.containerDir(id), { recursive: true, mode: 0o700 });
-      await this.write(rec);
-      return rec;
-    });
+    }
+    const rec: ContainerRecord = { ...fields, id, name, created: new Date().toISOString() };
+    await mkdir(this.containerDir(id), { recursive: true, mode: 0o700 });
+    await this.write(rec);
+    return rec;
   }
 
   /** The container named `ref`: its name, its full id, or a unique prefix of the id. */
@@ -141,5 +154,6 @@ export class Containers {
       });
     }
     await rm(this.containerDir(rec.id), { recursive: true, force: true });
+    if ((await readFile(this.nameFile(rec.name), 'utf8').catch(() => '')).trim() === rec.id) await rm(this.nameFile(rec.name), { force: true });
   }
 }

@@ -3,13 +3,14 @@
 import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
 import type { Settings } from '../settings.js';
 import { errorLine, toUserError } from './errors.js';
+import { globalSpecs, registrySpecs } from './flag-spec.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
 
 export abstract class BaseCommand extends Command {
   static override baseFlags = {
-    root: Flags.string({ description: 'store directory [default: /var/lib/tsoci as root, else $XDG_DATA_HOME/tsoci]', env: 'TSOCI_ROOT', helpGroup: 'GLOBAL' }),
-    debug: Flags.boolean({ description: 'print stack traces of errors', helpGroup: 'GLOBAL' }),
+    root: Flags.string({ description: globalSpecs.root.description, env: 'TSOCI_ROOT', helpGroup: 'GLOBAL' }),
+    debug: Flags.boolean({ description: globalSpecs.debug.description, helpGroup: 'GLOBAL' }),
   };
 
   protected debug_ = Boolean(process.env.DEBUG);
@@ -36,8 +37,8 @@ export abstract class BaseCommand extends Command {
 
 /** Flags of commands that talk to registries. */
 export const registryFlags = {
-  'insecure-registry': Flags.string({ description: 'registry host[:port] to reach over plain HTTP (repeatable; also TSOCI_INSECURE_REGISTRIES)', multiple: true, multipleNonGreedy: true }),
-  timeout: Flags.integer({ description: 'seconds a registry connection may stall before it fails [default: 30]', min: 1 }),
+  'insecure-registry': Flags.string({ description: registrySpecs['insecure-registry'].description, multiple: true, multipleNonGreedy: true }),
+  timeout: Flags.integer({ description: registrySpecs.timeout.description, min: 1 }),
 };
 
 /**

@@ -18,7 +18,7 @@ let img: string;
 
 const mountsUnder = (dir: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4]?.startsWith(dir)).length;
 const runcState = () => (existsSync(path.join(root, 'runc')) ? readdirSync(path.join(root, 'runc')) : []);
-const containerDirs = () => (existsSync(path.join(root, 'containers')) ? readdirSync(path.join(root, 'containers')) : []);
+const containerDirs = () => (existsSync(path.join(root, 'containers')) ? readdirSync(path.join(root, 'containers')).filter((d) => !d.startsWith('.')) : []);
 const t = (args: string[], input?: string) => tsoci(args, { env: { TSOCI_ROOT: root }, ...(input !== undefined ? { input } : {}) });
 
 before(async () => {
