@@ -1,23 +1,33 @@
-// The fast path of `tsoci run`: parsed with the lean parser from the same flag definitions, without loading
-// oclif (about 110 ms of start-up). Anything it does not handle (help, unknown or malformed flags) goes back to
-// the full CLI, which gives the usual messages.
+// The fast path of `tsoci run` and `tsoci bundle`: parsed with the lean parser from the same flag definitions,
+// without loading oclif (about 110 ms of start-up). Anything it does not handle (help, --json, unknown or
+// malformed flags) goes back to the full CLI, which gives the usual messages.
 
-import { globalSpecs, parseLean, runSpecs } from './ui/flag-spec.js';
+import { bundleSpecs, globalSpecs, parseLean, runSpecs } from './ui/flag-spec.js';
+
+const COMMANDS = {
+  run: { specs: runSpecs, positionals: 1 },
+  bundle: { specs: bundleSpecs, positionals: 2 },
+} as const;
 
 /** Runs `argv` when it can; the exit code, or undefined to hand over to oclif. */
 export async function main(argv: string[]): Promise<number | undefined> {
-  if (argv[0] !== 'run') return undefined;
-  const parsed = parseLean(argv.slice(1), { ...globalSpecs, ...runSpecs });
-  if (!parsed || parsed.positionals.length === 0) return undefined;
+  const cmd = COMMANDS[argv[0] as keyof typeof COMMANDS];
+  if (!cmd) return undefined;
+  const parsed = parseLean(argv.slice(1), { ...globalSpecs, ...cmd.specs });
+  if (!parsed || parsed.positionals.length < cmd.positionals) return undefined;
   const { flags, positionals } = parsed;
   try {
     const { loadSettings } = await import('./settings.js');
-    const { runAction } = await import('./ui/run-action.js');
+    const { bundleAction, runAction } = await import('./ui/run-action.js');
     const settings = await loadSettings({
       root: flags.root as string | undefined,
       insecureRegistry: flags['insecure-registry'] as string[] | undefined,
       timeout: flags.timeout as number | undefined,
     });
+    if (argv[0] === 'bundle') {
+      await bundleAction(settings, flags, positionals);
+      return 0;
+    }
     return await runAction(settings, flags, positionals);
   } catch (e) {
     const { errorLine, toUserError } = await import('./ui/errors.js');

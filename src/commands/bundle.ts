@@ -1,7 +1,8 @@
-import { Args, Flags } from '@oclif/core';
-import { BaseCommand, registryFlags, stopFlagsAfter } from '../ui/base-command.js';
-import { overridesFrom } from '../ui/overrides.js';
-import { containerFlags } from '../ui/run-flags.js';
+import { Args } from '@oclif/core';
+import { BaseCommand, stopFlagsAfter } from '../ui/base-command.js';
+import { bundleSpecs } from '../ui/flag-spec.js';
+import { bundleAction } from '../ui/run-action.js';
+import { oclifFlags } from '../ui/run-flags.js';
 
 export default class BundleCmd extends BaseCommand {
   static override summary = 'Write an OCI runtime bundle (config.json + rootfs) for an image';
@@ -17,26 +18,12 @@ export default class BundleCmd extends BaseCommand {
     ref: Args.string({ description: 'image reference', required: true }),
     dir: Args.string({ description: 'bundle directory (created)', required: true }),
   };
-  static override flags = {
-    ...registryFlags,
-    ...containerFlags,
-    copy: Flags.boolean({ description: 'flattened copy of the layers instead of an overlay mount' }),
-    rootless: Flags.boolean({ description: 'config for rootless runc (like runc spec --rootless)' }),
-  };
+  static override flags = oclifFlags(bundleSpecs);
   static override enableJsonFlag = true;
 
   async run(): Promise<unknown> {
-    const { args, argv, flags } = await this.parse(BundleCmd, stopFlagsAfter(this.argv, BundleCmd.flags, 2));
+    const { argv, flags } = await this.parse(BundleCmd, stopFlagsAfter(this.argv, BundleCmd.flags, 2));
     const settings = await this.loadSettings(flags);
-    const { bundle, parsePlatform } = await import('../index.js');
-    const cmd = (argv as string[]).slice(2);
-    const b = await bundle(args.ref, args.dir, settings, {
-      copy: flags.copy,
-      onWarn: (m) => process.stderr.write(`tsoci: warning: ${m}\n`),
-      ...(flags.platform ? { platform: parsePlatform(flags.platform) } : {}),
-      overrides: await overridesFrom(flags, cmd, { rootless: flags.rootless }),
-    });
-    if (!this.jsonEnabled()) this.log(`${b.dir} (${b.mode})`);
-    return { dir: b.dir, rootfs: b.rootfs, mode: b.mode };
+    return bundleAction(settings, flags, argv as string[], this.jsonEnabled());
   }
 }

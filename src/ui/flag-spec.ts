@@ -51,6 +51,13 @@ export const runSpecs = {
   runtime: { type: 'string', default: 'runc', description: 'OCI runtime binary' },
 } satisfies FlagSpecs;
 
+export const bundleSpecs = {
+  ...registrySpecs,
+  ...containerSpecs,
+  copy: { type: 'boolean', description: 'flattened copy of the layers instead of an overlay mount' },
+  rootless: { type: 'boolean', description: 'config for rootless runc (like runc spec --rootless)' },
+} satisfies FlagSpecs;
+
 export type ParsedFlags = Record<string, string | boolean | number | string[] | undefined>;
 
 /**

@@ -1,4 +1,5 @@
-// What `tsoci run` does with its parsed flags, shared by the oclif command and the fast path (src/fast.ts).
+// What `tsoci run` and `tsoci bundle` do with their parsed flags, shared by the oclif commands and the fast path
+// (src/fast.ts).
 
 import type { Settings } from '../settings.js';
 import type { ParsedFlags } from './flag-spec.js';
@@ -24,4 +25,18 @@ export async function runAction(settings: Settings, flags: ParsedFlags, position
     return 0;
   }
   return res.exitCode ?? 0;
+}
+
+/** Writes the bundle; resolves with what `--json` prints (the line is printed here otherwise). */
+export async function bundleAction(settings: Settings, flags: ParsedFlags, positionals: string[], json = false): Promise<{ dir: string; rootfs: string; mode: string }> {
+  const { bundle, parsePlatform } = await import('../index.js');
+  const [ref, dir, ...cmd] = positionals;
+  const b = await bundle(ref!, dir!, settings, {
+    copy: !!flags.copy,
+    onWarn: (m) => process.stderr.write(`tsoci: warning: ${m}\n`),
+    ...(flags.platform ? { platform: parsePlatform(flags.platform as string) } : {}),
+    overrides: await overridesFrom(flags as Record<string, never>, cmd, { rootless: !!flags.rootless }),
+  });
+  if (!json) process.stdout.write(`${b.dir} (${b.mode})\n`);
+  return { dir: b.dir, rootfs: b.rootfs, mode: b.mode };
 }

@@ -179,6 +179,26 @@ describe('tsoci bundle', () => {
     assert.ok(!readdirSync(path.join(root, 'snapshots')).some((d) => d.startsWith('new-')), 'no half-extracted snapshot left');
   });
 
+  it('falls back to a flattened copy where overlay cannot be mounted (a store on overlayfs)', async () => {
+    const base = path.join(tmp, 'ovl');
+    for (const d of ['l', 'u', 'w', 'm']) mkdirSync(path.join(base, d), { recursive: true });
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${base}/l,upperdir=${base}/u,workdir=${base}/w`, `${base}/m`]);
+    try {
+      const dir = out();
+      const env = { TSOCI_ROOT: path.join(base, 'm', 'root') };
+      const r = await tsoci(['bundle', `${reg.host}/b/run:v1`, dir], { env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /\(copy\)\n$/);
+      assert.match(r.stderr, /warning: overlay mount failed .* making a flattened copy instead/);
+      assert.equal(mounted(path.join(dir, 'rootfs')), undefined);
+      const res = runc(dir);
+      assert.equal(res.out, 'hello from the image\n', res.err);
+      assert.equal((await tsoci(['unbundle', dir], { env })).code, 0);
+    } finally {
+      execFileSync('umount', [`${base}/m`]);
+    }
+  });
+
   for (const mode of ['overlay', 'copy'] as const) {
     it(`builds the same tree as umoci unpack (${mode} mode)`, async () => {
       const dir = out();
