@@ -1,10 +1,11 @@
-// The fast path of `tsoci run` and `tsoci bundle`: parsed with the lean parser from the same flag definitions,
+// The fast path of `tsoci pull`, `run` and `bundle`: parsed with the lean parser from the same flag definitions,
 // without loading oclif (about 110 ms of start-up). Anything it does not handle (help, --json, unknown or
 // malformed flags) goes back to the full CLI, which gives the usual messages.
 
-import { bundleSpecs, globalSpecs, parseLean, runSpecs } from './ui/flag-spec.js';
+import { bundleSpecs, globalSpecs, parseLean, pullSpecs, runSpecs } from './ui/flag-spec.js';
 
 const COMMANDS = {
+  pull: { specs: pullSpecs, positionals: 1 },
   run: { specs: runSpecs, positionals: 1 },
   bundle: { specs: bundleSpecs, positionals: 2 },
 } as const;
@@ -18,12 +19,17 @@ export async function main(argv: string[]): Promise<number | undefined> {
   const { flags, positionals } = parsed;
   try {
     const { loadSettings } = await import('./settings.js');
-    const { bundleAction, runAction } = await import('./ui/run-action.js');
+    const { bundleAction, pullAction, runAction } = await import('./ui/run-action.js');
     const settings = await loadSettings({
       root: flags.root as string | undefined,
       insecureRegistry: flags['insecure-registry'] as string[] | undefined,
       timeout: flags.timeout as number | undefined,
     });
+    if (argv[0] === 'pull') {
+      if (positionals.length !== 1) return undefined;
+      await pullAction(settings, flags, positionals[0]!);
+      return 0;
+    }
     if (argv[0] === 'bundle') {
       await bundleAction(settings, flags, positionals);
       return 0;

@@ -232,7 +232,6 @@ export async function run(
   const { runContainer } = await import('./runtime/run.js');
   const img = await imageFor(reference, settings, opts);
   const store = await openStore(settings);
-  // The shared gc lock is held only while the bundle is made: snapshots in use are then protected by the mount.
   return runContainer(settings.root, store, img, opts);
 }
 

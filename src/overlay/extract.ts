@@ -214,11 +214,10 @@ class LayerState {
     const wh = classifyWhiteout(base);
     if (wh.kind !== 'none') {
       stream.resume();
-      const dirHost = await this.parentDir(relDir);
+      await this.parentDir(relDir);
       const dirRel = resolveInRoot(this.root, relDir, { followFinal: true, knownDirs: this.knownDirs }).rel;
       if (wh.kind === 'opaque') this.opaque.add(dirRel);
       else this.whiteouts.push({ rel: dirRel ? `${dirRel}/${wh.target}` : wh.target, uid: h.uid ?? 0, gid: h.gid ?? 0 });
-      void dirHost;
       return;
     }
     const dir = await this.parentDir(relDir);
@@ -275,7 +274,7 @@ class LayerState {
         break;
       case 'link':
         stream.resume();
-        await this.hardlink(name, h.linkname ?? '', target, rel);
+        await this.hardlink(name, h.linkname ?? '', target);
         break;
       case 'character-device':
       case 'block-device':
@@ -293,7 +292,7 @@ class LayerState {
     }
   }
 
-  private async hardlink(name: string, linkname: string, target: string, rel: string): Promise<void> {
+  private async hardlink(name: string, linkname: string, target: string): Promise<void> {
     if (escapesRoot(linkname)) throw unsafe(name, 'its hardlink target climbs out of the root with ..');
     const lparts = cleanComponents(linkname);
     if (!lparts.length) throw unsafe(name, 'a hardlink to the root directory');
@@ -320,7 +319,6 @@ class LayerState {
     lchownSync(target, ls.uid, ls.gid);
     chmodSync(target, ls.mode & 0o7777);
     utimesSync(target, ls.atime, ls.mtime);
-    void rel;
   }
 
   /** Whether a new inode needs chown: not when it is to be 0:0, we are root and its directory is not setgid. */

@@ -51,6 +51,13 @@ export const runSpecs = {
   runtime: { type: 'string', default: 'runc', description: 'OCI runtime binary' },
 } satisfies FlagSpecs;
 
+export const pullSpecs = {
+  ...registrySpecs,
+  platform: { type: 'string', description: 'os/arch[/variant] to pick from a multi-platform image [default: this host]' },
+  concurrency: { type: 'integer', default: 4, min: 1, description: 'blobs downloaded at once' },
+  quiet: { type: 'boolean', char: 'q', description: 'print only the final "<ref> <digest>" line' },
+} satisfies FlagSpecs;
+
 export const bundleSpecs = {
   ...registrySpecs,
   ...containerSpecs,

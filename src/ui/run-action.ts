@@ -1,4 +1,4 @@
-// What `tsoci run` and `tsoci bundle` do with their parsed flags, shared by the oclif commands and the fast path
+// What `tsoci pull`, `run` and `bundle` do with their parsed flags, shared by the oclif commands and the fast path
 // (src/fast.ts).
 
 import type { Settings } from '../settings.js';
@@ -39,4 +39,21 @@ export async function bundleAction(settings: Settings, flags: ParsedFlags, posit
   });
   if (!json) process.stdout.write(`${b.dir} (${b.mode})\n`);
   return { dir: b.dir, rootfs: b.rootfs, mode: b.mode };
+}
+
+/** Pulls with progress (listr2 on a terminal, plain lines otherwise, nothing with --quiet or --json). */
+export async function pullAction(settings: Settings, flags: ParsedFlags, ref: string, json = false): Promise<{ ref: string; digest: string; manifest: string }> {
+  const { pull, parsePlatform } = await import('../index.js');
+  const { plainProgress, terminalProgress } = await import('./progress.js');
+  const quiet = !!flags.quiet || json;
+  const progress = !quiet && process.stderr.isTTY ? await terminalProgress(`pull ${ref}`) : plainProgress(quiet);
+  const result = await progress.run(
+    pull(ref, settings, {
+      jobs: (flags.concurrency as number | undefined) ?? 4,
+      onEvent: progress.onEvent,
+      ...(flags.platform ? { platform: parsePlatform(flags.platform as string) } : {}),
+    }),
+  );
+  if (!json) process.stdout.write(`${result.ref} ${result.digest}\n`);
+  return { ref: result.ref, digest: result.digest, manifest: result.image.manifestDesc.digest };
 }

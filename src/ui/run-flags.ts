@@ -1,7 +1,7 @@
 // oclif flags built from the plain flag definitions of flag-spec.ts (the container flags of bundle and run).
 
 import { Flags, type Interfaces } from '@oclif/core';
-import { type FlagSpecs, containerSpecs } from './flag-spec.js';
+import type { FlagSpecs } from './flag-spec.js';
 
 /** The oclif flag type each spec becomes. */
 export type OclifFlags<S extends FlagSpecs> = {
@@ -37,5 +37,4 @@ export function oclifFlags<S extends FlagSpecs>(specs: S): OclifFlags<S> {
   return out as OclifFlags<S>;
 }
 
-export const containerFlags = oclifFlags(containerSpecs);
 

@@ -12,7 +12,7 @@ import { chainIds } from '../../src/oci/chain.js';
 import { sha256 } from '../../src/oci/digest.js';
 import type { Descriptor } from '../../src/oci/types.js';
 import { type LayerRef, Snapshotter } from '../../src/overlay/snapshots.js';
-import { type Entry, tarLayer } from '../helpers/images.js';
+import { tarLayer } from '../helpers/images.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'tsoci-snap-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadSettings, pull } from '../../src/index.js';
 import { tsoci } from '../helpers/cli.js';
-import { type BuiltImage, buildImage, buildIndex, busyboxEntries } from '../helpers/images.js';
+import { type BuiltImage, buildImage, busyboxEntries } from '../helpers/images.js';
 import { type Registry, pushImage, startRegistry } from '../helpers/registry.js';
 
 let reg: Registry;
