@@ -40,7 +40,7 @@ try {
       const n = name === 'big' ? BIG_RUNS : RUNS;
       for (let i = 0; i < n; i++) {
         const d = mkdtempSync(path.join(work, 'run-'));
-        row.ours.push(await timed(process.execPath, [BIN, 'pull', '-q', `${reg.host}/bench/${name}:latest`, '--root', path.join(d, 'tsoci')]));
+        row.ours.push(await timed(process.execPath, [BIN, 'pull', '-q', '--root', path.join(d, 'tsoci'), `${reg.host}/bench/${name}:latest`]));
         row.peer.push(await timed('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${reg.host}/bench/${name}:latest`, `oci:${path.join(d, 'skopeo')}:latest`]));
         rmSync(d, { recursive: true, force: true });
       }
