@@ -166,3 +166,60 @@ describe('detached containers', () => {
     }
   });
 });
+
+describe('terminals, signals and crashes', () => {
+  it('-t gives the container a terminal (through a pty of our own)', async () => {
+    const r = spawnSync('script', ['-qec', `${process.execPath} ${path.resolve('bin/run.js')} run --rm -t ${img} sh -c 'busybox tty'`, '/dev/null'], {
+      env: { ...process.env, TSOCI_ROOT: root },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /\/dev\/pts\/\d+/);
+  });
+
+  it('forwards SIGINT to the container and still cleans up after --rm', async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [path.resolve('bin/run.js'), 'run', '--rm', img, 'sh', '-c', 'trap "echo caught INT; exit 7" INT; echo ready; while true; do sleep 0.1; done'], {
+      env: { ...process.env, TSOCI_ROOT: root },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    await new Promise<void>((resolve) => child.stdout.on('data', (c: Buffer) => ((out += c.toString()), out.includes('ready') && resolve())));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(code, 7);
+    assert.match(out, /caught INT/);
+    assert.equal(mountsUnder(root), 0);
+    assert.deepEqual(runcState(), []);
+    assert.deepEqual(containerDirs(), []);
+  });
+
+  it('a container whose tsoci was killed -9 is still listed, and rm -f cleans it up', async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [path.resolve('bin/run.js'), 'run', '--name', 'orphan', img, 'sh', '-c', 'echo ready; sleep 60'], {
+      env: { ...process.env, TSOCI_ROOT: root },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    await new Promise<void>((resolve) => child.stdout.on('data', () => resolve()));
+    child.kill('SIGKILL');
+    // 'exit', not 'close': the container still holds the write end of that stdout pipe.
+    await new Promise((r) => child.on('exit', r));
+    let status = '';
+    for (let i = 0; i < 30 && status !== 'running'; i++) {
+      status = JSON.parse((await t(['ps', '-a', '--json'])).stdout).find((c: { name: string }) => c.name === 'orphan')?.status;
+      if (status !== 'running') await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(status, 'running', 'the record outlived tsoci and runc still runs the container');
+    assert.equal((await t(['rm', '-f', 'orphan'])).code, 0);
+    assert.equal(mountsUnder(root), 0);
+    assert.deepEqual(runcState(), []);
+  });
+
+  it('logs -f follows until the container stops', async () => {
+    assert.equal((await t(['run', '-d', '--name', 'follow', img, 'sh', '-c', 'for i in 1 2 3; do echo line $i; sleep 0.2; done'])).code, 0);
+    const r = await t(['logs', '-f', 'follow']);
+    assert.equal(r.stdout, 'line 1\nline 2\nline 3\n');
+    assert.equal((await t(['rm', 'follow'])).code, 0);
+  });
+});
