@@ -38,7 +38,10 @@ before(async () => {
 });
 
 after(async () => {
+  // Whatever a failed test left behind: containers, then their mounts (deepest first).
   spawnSync('sh', ['-c', `for c in $(runc --root ${root}/runc list -q 2>/dev/null); do runc --root ${root}/runc delete -f $c; done`]);
+  const left = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(tmp)).sort().reverse();
+  for (const m of left) spawnSync('umount', ['-l', m]);
   await reg.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
