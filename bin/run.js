@@ -9,7 +9,7 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v' || argv[0]
   process.stdout.write(`tsoci/${version} ${process.platform}-${process.arch} node-${process.version}\n`);
   code = 0;
 } else if (argv[0] === 'run' || argv[0] === 'bundle' || argv[0] === 'pull') {
-  const { main } = await import('../dist/bundle/fast.js');
+  const { main } = await import('../dist/cli-bundle/fast.js');
   code = await main(argv);
 }
 if (code === undefined) {

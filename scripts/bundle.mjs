@@ -1,10 +1,10 @@
 // Bundles the CLI for start-up speed: src/cli.ts and its lazily imported modules become a few ESM chunks in
-// dist/bundle (code splitting keeps the lazy imports lazy). @oclif/core stays external: bin/run.js loads it.
+// dist/cli-bundle (code splitting keeps the lazy imports lazy). @oclif/core stays external: bin/run.js loads it.
 import { build } from 'esbuild';
 
 await build({
   entryPoints: { cli: 'src/cli.ts', fast: 'src/fast.ts', 'extract-worker': 'src/overlay/extract-worker.ts', shim: 'src/runtime/shim.ts' },
-  outdir: 'dist/bundle',
+  outdir: 'dist/cli-bundle',
   bundle: true,
   splitting: true,
   format: 'esm',
