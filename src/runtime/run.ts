@@ -80,6 +80,12 @@ export interface RunResult {
 
 /** Creates a container from `img` and runs it: in the foreground (returns its exit code) or detached. */
 export async function runContainer(root: string, store: LayoutStore, img: StoredImage, opts: RunOptions): Promise<RunResult> {
+  if (opts.detach && opts.overrides.tty) {
+    // runc hands a detached container's terminal over a console socket (SCM_RIGHTS), which Node cannot receive.
+    throw new TsociError('INVALID_ARGUMENT', '-t with -d is not supported: a detached container gets no terminal', {
+      hint: 'drop -t, or run in the foreground; tsoci exec -it gives a terminal in a running container',
+    });
+  }
   const containers = new Containers(root);
   const runtime = opts.runtime ?? 'runc';
   const runc = containers.runc(runtime);

@@ -161,6 +161,13 @@ describe('detached containers', () => {
     assert.deepEqual(containerDirs(), []);
   });
 
+  it('refuses -d with -t in one line (no console socket)', async () => {
+    const r = await t(['run', '-d', '-t', img]);
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /^tsoci: -t with -d is not supported/);
+    assert.deepEqual(containerDirs(), []);
+  });
+
   it('unknown containers are one clear line', async () => {
     for (const args of [['exec', 'nope', 'true'], ['logs', 'nope'], ['stop', 'nope'], ['kill', 'nope'], ['rm', 'nope']]) {
       const r = await t(args);
