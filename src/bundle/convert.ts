@@ -62,6 +62,22 @@ function checkEnv(e: string, from: string): void {
   if (e.includes('\0')) throw new TsociError('INVALID_ARGUMENT', `environment entry ${name} in ${from} contains a NUL byte`);
 }
 
+/**
+ * `env` with the user's `-e` entries applied: NAME=VALUE replaces NAME in place or is appended; a bare NAME takes
+ * its value from `hostEnv` (and is skipped when unset there), as docker does.
+ */
+export function withUserEnv(env: string[], user: string[], hostEnv: NodeJS.ProcessEnv = process.env): string[] {
+  const entries = user
+    .map((e) => {
+      if (e.includes('=')) return e;
+      const v = hostEnv[e];
+      return v === undefined ? undefined : `${e}=${v}`;
+    })
+    .filter((e): e is string => e !== undefined);
+  entries.forEach((e) => checkEnv(e, '-e'));
+  return mergeEnv(env, entries);
+}
+
 /** Merges entries: a later entry replaces an earlier one of the same name, in place. */
 function mergeEnv(base: string[], extra: string[]): string[] {
   const out = [...base];
@@ -101,15 +117,7 @@ export function toRuntimeSpec(config: ImageConfig, rootfs: string, o: Overrides 
   imageEnv.forEach((e) => checkEnv(e, 'the image config'));
   let env = mergeEnv([], imageEnv);
   if (!env.some((e) => envName(e) === 'PATH')) env.unshift(DEFAULT_PATH);
-  const userEnv = (o.env ?? []).map((e) => {
-    if (!e.includes('=')) {
-      const v = hostEnv[e];
-      return v === undefined ? undefined : `${e}=${v}`;
-    }
-    return e;
-  }).filter((e): e is string => e !== undefined);
-  userEnv.forEach((e) => checkEnv(e, '-e'));
-  env = mergeEnv(env, userEnv);
+  env = withUserEnv(env, o.env ?? [], hostEnv);
 
   const cwd = containerPath(o.workdir ?? (c.WorkingDir || '/'), 'working directory');
   if (cwd === '/proc' || cwd.startsWith('/proc/')) throw new TsociError('INVALID_ARGUMENT', `working directory ${cwd} is under /proc, which is refused (CVE-2024-21626)`);

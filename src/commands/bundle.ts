@@ -2,7 +2,7 @@ import { Args } from '@oclif/core';
 import { BaseCommand, stopFlagsAfter } from '../ui/base-command.js';
 import { bundleSpecs } from '../ui/flag-spec.js';
 import { bundleAction } from '../ui/run-action.js';
-import { oclifFlags } from '../ui/run-flags.js';
+import { oclifFlags } from '../ui/oclif-flags.js';
 
 export default class BundleCmd extends BaseCommand {
   static override summary = 'Write an OCI runtime bundle (config.json + rootfs) for an image';

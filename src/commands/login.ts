@@ -1,5 +1,7 @@
 import { Args, Flags } from '@oclif/core';
-import { BaseCommand, registryFlags } from '../ui/base-command.js';
+import { BaseCommand } from '../ui/base-command.js';
+import { registrySpecs } from '../ui/flag-spec.js';
+import { oclifFlags } from '../ui/oclif-flags.js';
 
 export default class Login extends BaseCommand {
   static override summary = 'Log in to a registry';
@@ -11,7 +13,7 @@ export default class Login extends BaseCommand {
   ];
   static override args = { server: Args.string({ description: 'registry host (default: docker.io)' }) };
   static override flags = {
-    ...registryFlags,
+    ...oclifFlags(registrySpecs),
     username: Flags.string({ char: 'u', description: 'user name', required: true }),
     'password-stdin': Flags.boolean({ description: 'read the password from standard input (the only way: never on the command line)', required: true }),
   };

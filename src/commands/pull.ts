@@ -2,7 +2,7 @@ import { Args } from '@oclif/core';
 import { BaseCommand } from '../ui/base-command.js';
 import { pullSpecs } from '../ui/flag-spec.js';
 import { pullAction } from '../ui/run-action.js';
-import { oclifFlags } from '../ui/run-flags.js';
+import { oclifFlags } from '../ui/oclif-flags.js';
 
 export default class Pull extends BaseCommand {
   static override summary = 'Pull an image from a registry into the local store';

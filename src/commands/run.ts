@@ -2,7 +2,7 @@ import { Args } from '@oclif/core';
 import { BaseCommand, stopFlagsAfter } from '../ui/base-command.js';
 import { runSpecs } from '../ui/flag-spec.js';
 import { runAction } from '../ui/run-action.js';
-import { oclifFlags } from '../ui/run-flags.js';
+import { oclifFlags } from '../ui/oclif-flags.js';
 
 export default class Run extends BaseCommand {
   static override summary = 'Run a command in a new container';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TsociError } from '../errors.js';
 import { createBundle } from '../bundle/bundle.js';
-import type { Overrides } from '../bundle/convert.js';
+import { type Overrides, withUserEnv } from '../bundle/convert.js';
 import type { Spec } from '../bundle/spec.js';
 import { resolveUser } from '../bundle/user.js';
 import type { StoredImage } from '../layout/image.js';
@@ -170,18 +170,7 @@ export async function execInContainer(root: string, ref: string, o: ExecOptions)
   const bundle = containers.bundleDir(rec.id);
   const spec = JSON.parse(await readFile(path.join(bundle, 'config.json'), 'utf8')) as Spec;
   const proc = { ...spec.process, args: o.cmd, terminal: !!o.tty };
-  if (o.env?.length) {
-    const env = [...proc.env];
-    for (const e of o.env) {
-      const name = e.split('=')[0]!;
-      const v = e.includes('=') ? e : process.env[name] !== undefined ? `${name}=${process.env[name]}` : undefined;
-      if (!v) continue;
-      const i = env.findIndex((x) => x.split('=')[0] === name);
-      if (i >= 0) env[i] = v;
-      else env.push(v);
-    }
-    proc.env = env;
-  }
+  if (o.env?.length) proc.env = withUserEnv(proc.env, o.env);
   if (o.workdir) proc.cwd = o.workdir;
   if (o.user) {
     const u = resolveUser(path.join(bundle, 'rootfs'), o.user);

@@ -3,7 +3,7 @@
 import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
 import type { Settings } from '../settings.js';
 import { errorLine, toUserError } from './errors.js';
-import { globalSpecs, registrySpecs } from './flag-spec.js';
+import { globalSpecs } from './flag-spec.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
 
@@ -35,11 +35,7 @@ export abstract class BaseCommand extends Command {
   }
 }
 
-/** Flags of commands that talk to registries. */
-export const registryFlags = {
-  'insecure-registry': Flags.string({ description: registrySpecs['insecure-registry'].description, multiple: true, multipleNonGreedy: true }),
-  timeout: Flags.integer({ description: registrySpecs.timeout.description, min: 1 }),
-};
+
 
 /**
  * docker's rule for commands that end in a command line: flags stop after the `positionals`-th positional
