@@ -3,7 +3,7 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createReadStream, openSync, closeSync, existsSync, statSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TsociError } from '../errors.js';
@@ -14,6 +14,7 @@ import { resolveUser } from '../bundle/user.js';
 import type { StoredImage } from '../layout/image.js';
 import type { LayoutStore } from '../layout/store.js';
 import { type ContainerRecord, Containers } from './containers.js';
+import { exitCodeOf } from './runc.js';
 
 export const EXIT_NOT_EXECUTABLE = 126;
 export const EXIT_NOT_FOUND = 127;
@@ -40,7 +41,7 @@ function waitForwarding(child: ChildProcess): Promise<number> {
     child.on('error', reject);
     child.on('close', (code, signal) => {
       for (const [sig, h] of handlers) process.off(sig, h);
-      resolve(code ?? (signal ? 128 + ((({ SIGINT: 2, SIGKILL: 9, SIGTERM: 15, SIGHUP: 1 }) as Record<string, number>)[signal] ?? 0) : 1));
+      resolve(exitCodeOf(code, signal));
     });
   });
 }
@@ -184,7 +185,7 @@ export async function execInContainer(root: string, ref: string, o: ExecOptions)
     const code = await waitForwarding(child);
     return (code !== 0 ? why() : undefined) ?? code;
   } finally {
-    await import('node:fs/promises').then((f) => f.rm(file, { force: true }));
+    await rm(file, { force: true });
   }
 }
 

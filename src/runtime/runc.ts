@@ -2,10 +2,17 @@
 // so tsoci's containers stay apart from others on the host.
 
 import { type ChildProcess, type StdioOptions, execFile, spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { promisify } from 'node:util';
 import { TsociError } from '../errors.js';
 
 const run = promisify(execFile);
+
+/** A finished process's exit code as a shell reports it: its own code, or 128 + the number of the killing signal. */
+export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  return 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
+}
 
 export interface RuncState {
   id: string;

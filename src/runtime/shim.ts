@@ -3,6 +3,7 @@
 // the exit code, and removes the container when it was run with --rm. argv: ROOT ID.
 
 import { Containers } from './containers.js';
+import { exitCodeOf } from './runc.js';
 
 const [root, id] = process.argv.slice(2) as [string, string];
 const containers = new Containers(root);
@@ -12,7 +13,7 @@ if (rec) {
   const child = runc.spawnRun(id, containers.bundleDir(id), ['ignore', 'inherit', 'inherit']);
   const code = await new Promise<number>((resolve) => {
     child.on('error', () => resolve(127));
-    child.on('close', (c, sig) => resolve(c ?? (sig === 'SIGKILL' ? 137 : 128)));
+    child.on('close', (c, sig) => resolve(exitCodeOf(c, sig)));
   });
   const now = await containers.read(id);
   if (now) {

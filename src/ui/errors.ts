@@ -1,11 +1,9 @@
 // Turns any failure into what the user sees: one line naming what went wrong and what to do, and an exit code
-// (docker's: 125 tsoci itself, 126 command not executable, 127 command not found). Stacks only with --debug.
+// (125, docker's code for the tool itself; 126/127 come from src/runtime/run.ts). Stacks only with --debug.
 
 import { isTsociError } from '../errors.js';
 
 export const EXIT_TSOCI = 125;
-export const EXIT_NOT_EXECUTABLE = 126;
-export const EXIT_NOT_FOUND = 127;
 
 export interface UserError {
   code: string;
