@@ -92,7 +92,8 @@ export async function createBundle(root: string, store: LayoutStore, img: Stored
     await writeFile(path.join(stateDir, 'bundle.json'), JSON.stringify({ dir: bdir, image: img.ref, manifest: img.manifestDesc.digest, mode, created: new Date().toISOString() }, null, 2));
     return { dir: bdir, rootfs, mode, spec, stateDir };
   } catch (e) {
-    await destroyBundle(root, bdir).catch(() => {});
+    // A half-made bundle is not a bundle yet: remove what was made, whatever stage failed.
+    await removeBundleFiles(root, bdir).catch(() => {});
     throw e;
   }
 }
@@ -100,19 +101,23 @@ export async function createBundle(root: string, store: LayoutStore, img: Stored
 /** Unmounts and removes a bundle made by createBundle (config.json, rootfs, state; DIR itself when empty). */
 export async function destroyBundle(root: string, dir: string): Promise<void> {
   const bdir = path.resolve(dir);
-  const rootfs = path.join(bdir, 'rootfs');
   const stateDir = bundleStateDir(root, bdir);
-  await unmountAt(rootfs);
-  if (isMountPoint(rootfs)) throw new TsociError('INTERNAL', `${rootfs} is still mounted`, { hint: `unmount it by hand: umount ${rootfs}` });
-  let known = existsSync(stateDir);
-  if (!known) {
-    known = existsSync(path.join(bdir, 'config.json'));
-    if (!known) throw new TsociError('INVALID_ARGUMENT', `${bdir} is not a bundle made by tsoci`);
+  if (!existsSync(stateDir) && !existsSync(path.join(bdir, 'config.json'))) {
+    throw new TsociError('INVALID_ARGUMENT', `${bdir} is not a bundle made by tsoci`);
   }
   const rec = await readFile(path.join(stateDir, 'bundle.json'), 'utf8').then((t) => JSON.parse(t) as { dir: string }).catch(() => undefined);
   if (rec && rec.dir !== bdir) throw new TsociError('INTERNAL', `[internal] bundle record ${stateDir} names ${rec.dir}`);
+  await removeBundleFiles(root, bdir);
+}
+
+/** What a bundle (or a half-made one) consists of: the rootfs mount, the rootfs, config.json, the state dir. */
+async function removeBundleFiles(root: string, bdir: string): Promise<void> {
+  const rootfs = path.join(bdir, 'rootfs');
+  await unmountAt(rootfs);
+  // Never remove through a mount: that would delete inside the overlay.
+  if (isMountPoint(rootfs)) throw new TsociError('INTERNAL', `${rootfs} is still mounted`, { hint: `unmount it by hand: umount ${rootfs}` });
   await rm(rootfs, { recursive: true, force: true });
   await rm(path.join(bdir, 'config.json'), { force: true });
-  await rm(stateDir, { recursive: true, force: true });
+  await rm(bundleStateDir(root, bdir), { recursive: true, force: true });
   if ((await readdir(bdir).catch(() => ['x'])).length === 0) await rmdir(bdir).catch(() => {});
 }

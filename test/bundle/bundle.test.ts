@@ -177,6 +177,7 @@ describe('tsoci bundle', () => {
     assert.match(r.stderr, /^tsoci: refusing layer entry "\.\.\/\.\.\/escape": .*\[UNSAFE_LAYER_ENTRY\]\n$/);
     assert.equal(mounted(path.join(dir, 'rootfs')), undefined);
     assert.ok(!readdirSync(path.join(root, 'snapshots')).some((d) => d.startsWith('new-')), 'no half-extracted snapshot left');
+    assert.ok(!existsSync(dir), 'the half-made bundle directory is removed');
   });
 
   it('falls back to a flattened copy where overlay cannot be mounted (a store on overlayfs)', async () => {
