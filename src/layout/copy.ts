@@ -3,6 +3,7 @@
 // manifest in the store always has its blobs.
 
 import pLimit from 'p-limit';
+import { settleAll } from '../settle.js';
 import { TsociError } from '../errors.js';
 import { isIndex } from '../oci/media-types.js';
 import { hostPlatform, selectManifest } from '../oci/platform.js';
@@ -86,7 +87,8 @@ export async function copyImage(source: ImageSource, store: LayoutStore, opts: C
   const onAbort = () => controller.abort(signal?.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    await Promise.all(
+    // Every transfer settles (files closed, locks released) before the first failure is reported.
+    await settleAll(
       blobs.map(({ desc, kind }) =>
         limit(async () => {
           if (controller.signal.aborted) throw controller.signal.reason;

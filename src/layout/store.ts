@@ -207,7 +207,8 @@ export class LayoutStore {
       }
     } catch (e) {
       if (!finished) await sink.abort();
-      if (isTsociError(e, 'SIZE_MISMATCH') && !e.retryable) await unlink(partial).catch(() => {});
+      // A partial is kept for the next attempt only when it holds something worth resuming.
+      if ((isTsociError(e, 'SIZE_MISMATCH') && !e.retryable) || (!finished && sink.bytes === 0)) await unlink(partial).catch(() => {});
       throw e;
     }
   }

@@ -12,6 +12,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import pLimit from 'p-limit';
+import { settleAll } from '../settle.js';
 import { TsociError } from '../errors.js';
 import { fsyncDir } from '../layout/atomic.js';
 import { withLock } from '../layout/lock.js';
@@ -120,10 +121,12 @@ export class Snapshotter {
     await mkdir(this.dir, { recursive: true });
     const limit = pLimit(Math.max(1, opts.jobs ?? availableParallelism()));
     const done: Promise<Snapshot>[] = [];
+    let failure: { e: unknown } | undefined;
     for (let i = 0; i < layers.length; i++) {
       const lowers = done.slice();
       done.push(
         limit(async () => {
+          if (failure) throw failure.e; // no new extraction once one has failed
           const have = await this.get(cids[i]!);
           if (have) return have;
           return withLock(path.join(this.root, 'locks', `snapshot-${this.idFor(cids[i]!)}.lock`), async () => {
@@ -133,10 +136,10 @@ export class Snapshotter {
           });
         }),
       );
-      // A failure anywhere surfaces through Promise.all below; keep unhandled rejections quiet meanwhile.
-      done[i]!.catch(() => {});
+      // A failure anywhere surfaces through settleAll below; keep unhandled rejections quiet meanwhile.
+      done[i]!.catch((e: unknown) => void (failure ??= { e }));
     }
-    return Promise.all(done);
+    return settleAll(done);
   }
 
   private async extract(index: number, layer: LayerRef, chainId: Digest, lowers: Promise<Snapshot>[], blobPath: (d: Descriptor) => string, opts: EnsureOptions): Promise<Snapshot> {

@@ -93,7 +93,10 @@ describe('blob transfer', () => {
 
   it('detects corrupted bytes and stores nothing', async () => {
     const r = root();
-    proxy.fault = (req) => (isBigBlob(req.url) ? { kind: 'corrupt-at', byte: 123_456 } : undefined);
+    // The other layer stalls, so it is still in flight when the corruption is found: the failure must wait for it
+    // to be stopped and leave no empty partial behind.
+    const small = img.blobs[2]!.digest;
+    proxy.fault = (req) => (isBigBlob(req.url) ? { kind: 'corrupt-at', byte: 123_456 } : req.url.includes(`/blobs/${small}`) ? { kind: 'stall' } : undefined);
     const res = await tsoci(['pull', `${proxy.host}/net/app:v1`, '--root', r]);
     assert.equal(res.code, 125);
     const errors = res.stderr.trim().split('\n').filter((l) => l.startsWith('tsoci:'));
