@@ -3,6 +3,7 @@
 
 import BundleCmd from './commands/bundle.js';
 import Exec from './commands/exec.js';
+import Gc from './commands/gc.js';
 import Images from './commands/images.js';
 import Inspect from './commands/inspect.js';
 import Kill from './commands/kill.js';
@@ -15,12 +16,15 @@ import Rm from './commands/rm.js';
 import Rmi from './commands/rmi.js';
 import Run from './commands/run.js';
 import Stop from './commands/stop.js';
+import SystemDf from './commands/system/df.js';
 import Tag from './commands/tag.js';
 import Unbundle from './commands/unbundle.js';
+import Verify from './commands/verify.js';
 
 export const COMMANDS = {
   bundle: BundleCmd,
   exec: Exec,
+  gc: Gc,
   images: Images,
   inspect: Inspect,
   kill: Kill,
@@ -33,6 +37,8 @@ export const COMMANDS = {
   rmi: Rmi,
   run: Run,
   stop: Stop,
+  'system:df': SystemDf,
   tag: Tag,
   unbundle: Unbundle,
+  verify: Verify,
 };

@@ -25,6 +25,8 @@ export type ErrorCode =
   | 'DISK_FULL'
   | 'CREDENTIALS'
   | 'UNSAFE_LAYER_ENTRY'
+  | 'IMAGE_IN_USE'
+  | 'STORE_DAMAGED'
   | 'INTERNAL';
 
 export class TsociError extends Error {

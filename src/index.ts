@@ -140,22 +140,58 @@ export async function tagImage(src: string, dst: string, settings: Settings): Pr
   return { ref: to.toString(), digest: desc.digest };
 }
 
-/** Removes the names; blobs no other name uses are deleted. */
-export async function removeImages(references: string[], settings: Settings): Promise<{ untagged: string[]; gc: GcResult }> {
+/**
+ * Removes the names; blobs no other name uses are deleted. The last name of an image a container was made from
+ * is kept unless `force` (as docker rmi does); the container's snapshots stay while its bundle exists.
+ */
+export async function removeImages(references: string[], settings: Settings, opts: { force?: boolean } = {}): Promise<{ untagged: string[]; gc: GcResult }> {
   const store = await openStore(settings);
-  const untagged: string[] = [];
-  for (const r of references) {
-    const name = localName(r);
-    if (!(await removeRef(store, name))) throw new TsociError('REF_NOT_FOUND', `image ${name} is not in the store`, { hint: 'see tsoci images' });
-    untagged.push(name);
+  const names = references.map(localName);
+  for (const name of names) if (!(await findRef(store, name))) throw new TsociError('REF_NOT_FOUND', `image ${name} is not in the store`, { hint: 'see tsoci images' });
+  if (!opts.force) {
+    const { containerRecords, imageUses } = await import('./maintenance/usage.js');
+    const images = await imageUses(store, settings.root);
+    const containers = await containerRecords(settings.root);
+    for (const name of names) {
+      for (const img of images.filter((i) => i.refs.includes(name))) {
+        // Other names that stay keep the image.
+        if (img.refs.some((r) => r !== name && !names.includes(r))) continue;
+        const user = containers.find((c) => c.imageDigest === img.manifest || (!c.imageDigest && c.image === name));
+        if (user) {
+          throw new TsociError('IMAGE_IN_USE', `image ${name} is used by container ${user.name} (${user.id.slice(0, 12)})`, {
+            hint: `remove the container first (tsoci rm ${user.name}), or force with tsoci rmi -f ${name}`,
+          });
+        }
+      }
+    }
   }
+  const untagged: string[] = [];
+  for (const name of names) if (await removeRef(store, name)) untagged.push(name);
   const gc = await collectGarbage(store, { ingest: false });
   return { untagged, gc };
 }
 
-/** Removes unreferenced blobs and stale partial downloads. */
-export async function gc(settings: Settings): Promise<GcResult> {
-  return collectGarbage(await openStore(settings));
+/** Removes unreferenced blobs, unused snapshots, partial downloads and what crashes left; says what was freed. */
+export async function gc(settings: Settings): Promise<import('./maintenance/gc.js').GcReport> {
+  const { collectRoot } = await import('./maintenance/gc.js');
+  return collectRoot(settings.root, await openStore(settings));
+}
+
+/** Rehashes every blob and checks every image and snapshot; `repair` removes what is wrong. */
+export async function verify(settings: Settings, opts: import('./maintenance/verify.js').VerifyOptions = {}): Promise<import('./maintenance/verify.js').VerifyReport> {
+  const { verifyRoot } = await import('./maintenance/verify.js');
+  return verifyRoot(settings.root, await openStore(settings), opts);
+}
+
+/** What images, snapshots, containers and partial downloads take on disk. */
+export async function systemDf(settings: Settings): Promise<import('./maintenance/df.js').UsageLine[]> {
+  const { diskUsageReport } = await import('./maintenance/df.js');
+  const { Containers } = await import('./runtime/containers.js');
+  const c = new Containers(settings.root);
+  return diskUsageReport(settings.root, await openStore(settings), async (id) => {
+    const rec = await c.read(id);
+    return !!rec && ['running', 'paused'].includes((await c.info(rec)).status);
+  });
 }
 
 /** The registry host a login names, normalized like references (docker.io for Docker Hub). */

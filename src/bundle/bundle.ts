@@ -3,10 +3,11 @@
 
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { TsociError } from '../errors.js';
 import { writeFileAtomic } from '../layout/atomic.js';
+import { withLock } from '../layout/lock.js';
 import type { StoredImage } from '../layout/image.js';
 import type { LayoutStore } from '../layout/store.js';
 import { layerCompression } from '../oci/media-types.js';
@@ -54,22 +55,49 @@ async function flatten(store: LayoutStore, layers: LayerRef[], rootfs: string, o
   }
 }
 
+/** What ROOT/bundles/<id>/bundle.json says; written last, so a state dir without it is a half-made bundle. */
+export interface BundleRecord {
+  dir: string;
+  image: string;
+  manifest: string;
+  mode: 'overlay' | 'copy';
+  /** Ids of the snapshots the overlay's lowerdirs are (overlay mode). */
+  snapshots?: string[];
+  created: string;
+}
+
+/** One bundle dir is built or removed by one process at a time. */
+function withBundleLock<T>(root: string, bdir: string, fn: () => Promise<T>): Promise<T> {
+  return withLock(path.join(root, 'locks', `bundle-${bundleId(bdir)}.lock`), fn);
+}
+
 /** Builds a bundle for `img` in `dir` (created, mode 0700). */
-export async function createBundle(root: string, store: LayoutStore, img: StoredImage, dir: string, opts: BundleOptions = {}): Promise<Bundle> {
+export function createBundle(root: string, store: LayoutStore, img: StoredImage, dir: string, opts: BundleOptions = {}): Promise<Bundle> {
   const bdir = path.resolve(dir);
+  return withBundleLock(root, bdir, () => buildBundle(root, store, img, bdir, opts));
+}
+
+async function buildBundle(root: string, store: LayoutStore, img: StoredImage, bdir: string, opts: BundleOptions): Promise<Bundle> {
   const rootfs = path.join(bdir, 'rootfs');
+  const stateDir = bundleStateDir(root, bdir);
+  // A state dir without its record is what a killed `bundle` left: nobody else can be building here (we hold the
+  // bundle's lock), so it is cleaned up and built again.
+  if (existsSync(stateDir) && !existsSync(path.join(stateDir, 'bundle.json'))) await removeBundleFiles(root, bdir);
   if (existsSync(path.join(bdir, 'config.json')) || isMountPoint(rootfs)) {
-    throw new TsociError('INVALID_ARGUMENT', `${bdir} already holds a bundle`, { hint: `remove it first: tsoci unbundle ${dir}` });
+    throw new TsociError('INVALID_ARGUMENT', `${bdir} already holds a bundle`, { hint: `remove it first: tsoci unbundle ${bdir}` });
   }
   await mkdir(bdir, { recursive: true, mode: 0o700 });
   await mkdir(rootfs, { recursive: true, mode: 0o755 });
-  const stateDir = bundleStateDir(root, bdir);
+  // The state dir exists from here on, so a crash at any later point is recognised as a half-made bundle.
+  await mkdir(stateDir, { recursive: true });
+  await writeFileAtomic(path.join(stateDir, 'dir'), bdir + '\n');
   const layers = layerRefs(img);
   let mode: 'overlay' | 'copy' = opts.copy ? 'copy' : 'overlay';
+  let snapshots: string[] | undefined;
   try {
     if (mode === 'overlay') {
       const snaps = await new Snapshotter(root).ensure(layers, (d) => store.blobPath(d.digest), { ...(opts.onEvent ? { onEvent: opts.onEvent } : {}), ...(opts.onWarn ? { onWarn: opts.onWarn } : {}) });
-      await rm(stateDir, { recursive: true, force: true });
+      snapshots = snaps.map((s) => s.id);
       await mkdir(path.join(stateDir, 'upper'), { recursive: true, mode: 0o755 });
       await mkdir(path.join(stateDir, 'work'), { recursive: true });
       const lowers = snaps.length ? snaps.map((s) => s.dir).reverse() : [path.join(stateDir, 'empty')];
@@ -79,17 +107,19 @@ export async function createBundle(root: string, store: LayoutStore, img: Stored
       } catch (e) {
         opts.onWarn?.(`overlay mount failed (${(e as Error).message}); making a flattened copy instead`);
         mode = 'copy';
-        await rm(stateDir, { recursive: true, force: true });
+        snapshots = undefined;
+        await rm(path.join(stateDir, 'upper'), { recursive: true, force: true });
+        await rm(path.join(stateDir, 'work'), { recursive: true, force: true });
       }
     }
     if (mode === 'copy') {
-      await mkdir(stateDir, { recursive: true });
       await flatten(store, layers, rootfs, opts.onWarn);
     }
     const { spec, warnings } = toRuntimeSpec(img.config, rootfs, opts.overrides ?? {});
     for (const w of warnings) opts.onWarn?.(w);
     await writeFileAtomic(path.join(bdir, 'config.json'), JSON.stringify(spec, null, 2) + '\n', 0o600);
-    await writeFile(path.join(stateDir, 'bundle.json'), JSON.stringify({ dir: bdir, image: img.ref, manifest: img.manifestDesc.digest, mode, created: new Date().toISOString() }, null, 2));
+    const record: BundleRecord = { dir: bdir, image: img.ref, manifest: img.manifestDesc.digest, mode, ...(snapshots ? { snapshots } : {}), created: new Date().toISOString() };
+    await writeFileAtomic(path.join(stateDir, 'bundle.json'), JSON.stringify(record, null, 2) + '\n');
     return { dir: bdir, rootfs, mode, spec, stateDir };
   } catch (e) {
     // A half-made bundle is not a bundle yet: remove what was made, whatever stage failed.
@@ -99,8 +129,12 @@ export async function createBundle(root: string, store: LayoutStore, img: Stored
 }
 
 /** Unmounts and removes a bundle made by createBundle (config.json, rootfs, state; DIR itself when empty). */
-export async function destroyBundle(root: string, dir: string): Promise<void> {
+export function destroyBundle(root: string, dir: string): Promise<void> {
   const bdir = path.resolve(dir);
+  return withBundleLock(root, bdir, () => destroyLocked(root, bdir));
+}
+
+async function destroyLocked(root: string, bdir: string): Promise<void> {
   const stateDir = bundleStateDir(root, bdir);
   if (!existsSync(stateDir) && !existsSync(path.join(bdir, 'config.json'))) {
     throw new TsociError('INVALID_ARGUMENT', `${bdir} is not a bundle made by tsoci`);

@@ -15,6 +15,8 @@ export interface ContainerRecord {
   id: string;
   name: string;
   image: string;
+  /** The manifest the container was made from (rmi refuses to remove the last name of an image in use). */
+  imageDigest?: string;
   command: string[];
   created: string;
   /** Remove everything when the container exits. */

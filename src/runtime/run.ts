@@ -11,6 +11,7 @@ import { createBundle } from '../bundle/bundle.js';
 import { type Overrides, withUserEnv } from '../bundle/convert.js';
 import type { Spec } from '../bundle/spec.js';
 import { resolveUser } from '../bundle/user.js';
+import { asWriter } from '../layout/gc.js';
 import type { StoredImage } from '../layout/image.js';
 import type { LayoutStore } from '../layout/store.js';
 import { type ContainerRecord, Containers } from './containers.js';
@@ -93,6 +94,7 @@ export async function runContainer(root: string, store: LayoutStore, img: Stored
   const rec = await containers.create({
     ...(opts.name !== undefined ? { name: opts.name } : {}),
     image: img.ref,
+    imageDigest: img.manifestDesc.digest,
     command: [],
     rm: !!opts.rm,
     detached: !!opts.detach,
@@ -101,7 +103,10 @@ export async function runContainer(root: string, store: LayoutStore, img: Stored
   });
   let spec: Spec;
   try {
-    const b = await createBundle(root, store, img, containers.bundleDir(rec.id), { overrides: { hostname: rec.id.slice(0, 12), ...opts.overrides }, onWarn: (m) => process.stderr.write(`tsoci: warning: ${m}\n`) });
+    // As a store writer: a concurrent gc keeps the snapshots until the bundle's record names them.
+    const b = await asWriter(store, () =>
+      createBundle(root, store, img, containers.bundleDir(rec.id), { overrides: { hostname: rec.id.slice(0, 12), ...opts.overrides }, onWarn: (m) => process.stderr.write(`tsoci: warning: ${m}\n`) }),
+    );
     spec = b.spec;
     rec.command = spec.process.args;
     await containers.write(rec);
