@@ -9,6 +9,8 @@ export interface Recorded {
   method: string;
   url: string;
   headers: http.IncomingHttpHeaders;
+  /** Body bytes sent back so far. */
+  sent: number;
 }
 
 /** What to do with one request; return undefined to pass it through. */
@@ -19,6 +21,7 @@ export type Fault =
   | { kind: 'corrupt-at'; byte: number }
   | { kind: 'redirect'; location: string }
   | { kind: 'stall' }
+  | { kind: 'slow'; bytesPerSecond: number }
   | { kind: 'replace-body'; body: Buffer; headers?: Record<string, string> };
 
 export interface FaultProxy {
@@ -45,7 +48,7 @@ export async function startProxy(upstream: string): Promise<FaultProxy> {
       }),
   };
   const server = http.createServer((req, res) => {
-    const rec: Recorded = { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers };
+    const rec: Recorded = { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, sent: 0 };
     proxy.requests.push(rec);
     const f = proxy.fault(rec, proxy.requests.length - 1);
     if (f?.kind === 'status') {
@@ -83,7 +86,12 @@ export async function startProxy(upstream: string): Promise<FaultProxy> {
           return;
         }
         sent += chunk.length;
+        rec.sent = sent;
         res.write(chunk);
+        if (f?.kind === 'slow') {
+          pres.pause();
+          setTimeout(() => pres.resume(), (chunk.length / f.bytesPerSecond) * 1000);
+        }
       });
       pres.on('end', () => res.end());
     });
