@@ -47,21 +47,20 @@ export interface EnsureOptions {
 
 const ID_LEN = 12;
 
-function isWhiteout(p: string): boolean {
-  try {
-    const s = lstatSync(p);
-    return s.isCharacterDevice() && s.rdev === 0;
-  } catch {
-    return false;
-  }
-}
+/** Committed snapshots never change, so what is learnt about their directories holds for the process. */
+const opaqueCache = new Map<string, boolean>();
 
 function isOpaque(p: string): boolean {
-  try {
-    return execFileSync('getfattr', ['--only-values', '-h', '-n', 'trusted.overlay.opaque', '--', p], { stdio: ['ignore', 'pipe', 'ignore'] }).toString() === 'y';
-  } catch {
-    return false;
+  let v = opaqueCache.get(p);
+  if (v === undefined) {
+    try {
+      v = execFileSync('getfattr', ['--only-values', '-h', '-n', 'trusted.overlay.opaque', '--', p], { stdio: ['ignore', 'pipe', 'ignore'] }).toString() === 'y';
+    } catch {
+      v = false;
+    }
+    opaqueCache.set(p, v);
   }
+  return v;
 }
 
 /** Finds `rel` in overlay-form layer dirs (top first) as the merged view would: whiteouts and opaque dirs hide. */
@@ -69,16 +68,15 @@ export function lookupInLayers(dirsTopFirst: string[], rel: string): string | un
   const parts = cleanComponents(rel);
   for (const dir of dirsTopFirst) {
     const p = path.join(dir, ...parts);
-    try {
-      lstatSync(p);
-      return isWhiteout(p) ? undefined : p;
-    } catch {
-      /* not in this layer: is it hidden below? */
-    }
+    const s = lstatSync(p, { throwIfNoEntry: false });
+    if (s) return s.isCharacterDevice() && s.rdev === 0 ? undefined : p;
+    // Not in this layer: is it hidden below, by a whiteout or an opaque directory on the way?
     for (let i = parts.length - 1; i >= 1; i--) {
       const a = path.join(dir, ...parts.slice(0, i));
-      if (isWhiteout(a)) return undefined;
-      if (isOpaque(a)) return undefined;
+      const as = lstatSync(a, { throwIfNoEntry: false });
+      if (!as) continue;
+      // A whiteout, a file or link in the way, or an opaque directory: the lower layers' path is hidden.
+      if (!as.isDirectory() || isOpaque(a)) return undefined;
     }
   }
   return undefined;
