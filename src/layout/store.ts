@@ -189,7 +189,7 @@ export class LayoutStore {
           await sink.flush();
           if (opts.signal?.aborted || !isRetryable(e)) throw e;
           failures = sink.bytes > before ? 1 : failures + 1;
-          if (failures > retries) throw e;
+          if (failures > retries || (isTsociError(e, 'TIMEOUT') && failures > 1)) throw e;
           const wait = (isTsociError(e) && e.retryAfterMs) || Math.min(200 * 2 ** (failures - 1), 5000);
           await new Promise((r) => setTimeout(r, wait));
         }

@@ -95,7 +95,9 @@ export function selectManifest(manifests: Descriptor[], want: Platform, what: st
   if (compatible[0]) return compatible[0];
   // An index without platforms (e.g. a single-entry layout index) serves its only entry.
   if (candidates.length === 0 && manifests.length === 1 && !manifests[0]!.platform) return manifests[0]!;
-  const offered = [...new Set(candidates.map((d) => formatPlatform(normalizePlatform(d.platform!))))].join(', ');
+  const all = [...new Set(candidates.map((d) => formatPlatform(normalizePlatform(d.platform!))))];
+  // A hostile index may offer thousands: the message names a few.
+  const offered = all.length > 8 ? `${all.slice(0, 8).join(', ')} and ${all.length - 8} more` : all.join(', ');
   throw new TsociError('PLATFORM_NOT_FOUND', `${what} has no image for platform ${formatPlatform(w)}`, {
     hint: offered ? `it offers ${offered}; choose one with --platform` : 'it lists no platforms',
   });

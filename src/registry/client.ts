@@ -160,7 +160,9 @@ export class RegistryClient {
       });
     }
     if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
-      return new TsociError('TIMEOUT', `${this.endpoint.host} did not answer within ${Math.round(this.opts.timeoutMs / 1000)} s`, {
+      // Name the host that stalled: the registry, or the token service or blob store it sent us to.
+      const who = url.host === this.endpoint.host ? this.endpoint.host : `${url.host} (to which ${this.endpoint.host} sent us)`;
+      return new TsociError('TIMEOUT', `${who} did not answer within ${Math.round(this.opts.timeoutMs / 1000)} s`, {
         cause: e,
         retryable: true,
         hint: 'check the network or raise --timeout',
@@ -237,7 +239,8 @@ export class RegistryClient {
       try {
         return await fn();
       } catch (e) {
-        if (attempt >= retries || !isRetryable(e)) throw e;
+        // A host that did not answer in time gets one more chance, not several: each costs a whole timeout.
+        if (attempt >= retries || !isRetryable(e) || (isTsociError(e, 'TIMEOUT') && attempt >= 1)) throw e;
         const wait = (isTsociError(e) && e.retryAfterMs) || Math.min(250 * 2 ** attempt, 4000) * (0.9 + Math.random() * 0.2);
         await new Promise((r) => setTimeout(r, wait));
       }

@@ -22,6 +22,9 @@ export type Fault =
   | { kind: 'redirect'; location: string }
   | { kind: 'stall' }
   | { kind: 'slow'; bytesPerSecond: number }
+  | { kind: 'stall-after'; bytes: number }
+  | { kind: 'content-length'; value: number }
+  | { kind: 'headers'; headers: Record<string, string> }
   | { kind: 'replace-body'; body: Buffer; headers?: Record<string, string> };
 
 export interface FaultProxy {
@@ -66,16 +69,27 @@ export async function startProxy(upstream: string): Promise<FaultProxy> {
     const preq = http.request(target, { method: req.method, headers }, (pres) => {
       if (f?.kind === 'replace-body') {
         pres.resume();
-        res.writeHead(200, { ...pres.headers, ...(f.headers ?? {}), 'content-length': String(f.body.length) }).end(f.body);
+        const h: http.OutgoingHttpHeaders = { ...pres.headers, ...(f.headers ?? {}), 'content-length': String(f.body.length) };
+        for (const [k, v] of Object.entries(h)) if (v === '') delete h[k]; // '' removes a header
+        res.writeHead(200, h).end(f.body);
         return;
       }
-      res.writeHead(pres.statusCode ?? 502, pres.headers);
+      const headers =
+        f?.kind === 'content-length' ? { ...pres.headers, 'content-length': String(f.value) } : f?.kind === 'headers' ? { ...pres.headers, ...f.headers } : pres.headers;
+      res.writeHead(pres.statusCode ?? 502, headers);
       let sent = 0;
       pres.on('data', (c: Buffer) => {
         let chunk = c;
         if (f?.kind === 'corrupt-at' && f.byte >= sent && f.byte < sent + c.length) {
           chunk = Buffer.from(c);
           chunk[f.byte - sent] = chunk[f.byte - sent]! ^ 0xff;
+        }
+        if (f?.kind === 'stall-after' && sent + chunk.length >= f.bytes) {
+          // Sends up to `bytes`, then nothing more, keeping the connection open.
+          res.write(chunk.subarray(0, Math.max(0, f.bytes - sent)));
+          sent = f.bytes;
+          pres.destroy();
+          return;
         }
         if ((f?.kind === 'reset-after' || f?.kind === 'truncate-after') && sent + chunk.length >= f.bytes) {
           res.write(chunk.subarray(0, Math.max(0, f.bytes - sent)));
@@ -93,7 +107,12 @@ export async function startProxy(upstream: string): Promise<FaultProxy> {
           setTimeout(() => pres.resume(), (chunk.length / f.bytesPerSecond) * 1000);
         }
       });
-      pres.on('end', () => res.end());
+      pres.on('end', () => {
+        if (f?.kind === 'stall-after') return;
+        res.end();
+        // A body that disagrees with its Content-Length leaves the connection unusable: close it.
+        if (f?.kind === 'content-length') res.socket?.destroySoon();
+      });
     });
     preq.on('error', () => res.destroy());
     req.pipe(preq);
