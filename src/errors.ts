@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'UNSAFE_LAYER_ENTRY'
   | 'IMAGE_IN_USE'
   | 'STORE_DAMAGED'
+  | 'ARCHIVE_INVALID'
   | 'INTERNAL';
 
 export class TsociError extends Error {

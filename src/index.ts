@@ -315,3 +315,48 @@ export async function removeContainers(containers: string[], settings: Settings,
   }
   return out;
 }
+
+export type { ArchiveFormatName, LoadedImage } from './layout/archive/transfers.js';
+
+/** Loads a docker-archive, oci-archive or OCI layout directory (a path, or a stream such as stdin). */
+export async function load(
+  input: { file: string } | { stream: NodeJS.ReadableStream },
+  settings: Settings,
+  opts: import('./layout/archive/transfers.js').LoadOptions = {},
+): Promise<{ format: string; images: import('./layout/archive/transfers.js').LoadedImage[] }> {
+  const { loadArchive } = await import('./layout/archive/transfers.js');
+  return loadArchive(await openStore(settings), input as { file: string } | { stream: import('node:stream').Readable }, opts);
+}
+
+/** Writes stored images as a docker-archive, an oci-archive or into an OCI layout directory. */
+export async function save(
+  references: string[],
+  dest: { path: string } | { stream: NodeJS.WritableStream },
+  format: import('./layout/archive/transfers.js').ArchiveFormatName,
+  settings: Settings,
+  opts: import('./layout/archive/transfers.js').SaveOptions & { platform?: Platform } = {},
+): Promise<{ names: string[] }> {
+  const { writeImages } = await import('./layout/archive/transfers.js');
+  const store = await openStore(settings);
+  // As a writer: no gc removes a blob while it is being written out.
+  return asWriter(store, async () => {
+    const images = [];
+    for (const r of references) {
+      const name = localName(r);
+      images.push({ image: await readImage(store, name, opts.platform), names: [name] });
+    }
+    await writeImages(store, images, format, dest as { path: string } | { stream: import('node:stream').Writable }, opts.compress ? { compress: opts.compress } : {});
+    return { names: images.map((i) => i.names[0]!) };
+  });
+}
+
+/** Copies an image between skopeo-style transports (docker://, docker-archive:, oci-archive:, oci:) without the store. */
+export async function convert(
+  src: string,
+  dst: string,
+  settings: Settings,
+  opts: import('./layout/archive/transfers.js').ConvertOptions = {},
+): Promise<{ names: string[]; digest: Digest }> {
+  const { convertImage, parseTransport } = await import('./layout/archive/transfers.js');
+  return convertImage(parseTransport(src, 'source'), parseTransport(dst, 'destination'), async (ref) => sourceFor(parseReference(ref), settings), opts);
+}

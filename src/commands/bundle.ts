@@ -15,8 +15,8 @@ export default class BundleCmd extends BaseCommand {
   ];
   static override strict = false;
   static override args = {
-    ref: Args.string({ description: 'image reference', required: true }),
-    dir: Args.string({ description: 'bundle directory (created)', required: true }),
+    ref: Args.string({ description: 'image reference', required: true, ignoreStdin: true }),
+    dir: Args.string({ description: 'bundle directory (created)', required: true, ignoreStdin: true }),
   };
   static override flags = oclifFlags(bundleSpecs);
   static override enableJsonFlag = true;

@@ -5,7 +5,7 @@ export default class Exec extends BaseCommand {
   static override summary = 'Run a command in a running container';
   static override examples = ['<%= config.bin %> exec web cat /etc/hostname', '<%= config.bin %> exec -it -u nobody -w /tmp web sh'];
   static override strict = false;
-  static override args = { container: Args.string({ description: 'container name or ID', required: true }) };
+  static override args = { container: Args.string({ description: 'container name or ID', required: true, ignoreStdin: true }) };
   static override flags = {
     interactive: Flags.boolean({ char: 'i', description: 'keep stdin open' }),
     tty: Flags.boolean({ char: 't', description: 'allocate a terminal' }),

@@ -4,7 +4,7 @@ import { BaseCommand } from '../ui/base-command.js';
 export default class Inspect extends BaseCommand {
   static override summary = 'Show the manifest and config of a stored image as JSON';
   static override examples = ['<%= config.bin %> inspect alpine', '<%= config.bin %> inspect alpine | jq .config.config.Env'];
-  static override args = { ref: Args.string({ description: 'image reference', required: true }) };
+  static override args = { ref: Args.string({ description: 'image reference', required: true, ignoreStdin: true }) };
   static override flags = { platform: Flags.string({ description: 'os/arch[/variant] of a multi-platform image [default: this host]' }) };
 
   async run(): Promise<void> {

@@ -11,7 +11,7 @@ export default class Login extends BaseCommand {
     'echo "$TOKEN" | <%= config.bin %> login ghcr.io -u me --password-stdin',
     '<%= config.bin %> login localhost:5000 -u admin --password-stdin < pass.txt',
   ];
-  static override args = { server: Args.string({ description: 'registry host (default: docker.io)' }) };
+  static override args = { server: Args.string({ description: 'registry host (default: docker.io)', ignoreStdin: true }) };
   static override flags = {
     ...oclifFlags(registrySpecs),
     username: Flags.string({ char: 'u', description: 'user name', required: true }),

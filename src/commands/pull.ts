@@ -14,7 +14,7 @@ export default class Pull extends BaseCommand {
     '<%= config.bin %> pull localhost:5000/team/app@sha256:4f2c...',
     '<%= config.bin %> pull --quiet ghcr.io/org/tool:1.2',
   ];
-  static override args = { ref: Args.string({ description: 'image reference', required: true }) };
+  static override args = { ref: Args.string({ description: 'image reference', required: true, ignoreStdin: true }) };
   static override flags = oclifFlags(pullSpecs);
   static override enableJsonFlag = true;
 

@@ -6,7 +6,7 @@ export default class Rmi extends BaseCommand {
   static override description = 'Removes the names; blobs that no remaining image uses are deleted. The last name of an image a container was made from stays unless -f (the container keeps its snapshots either way; tsoci gc removes them once the container is gone).';
   static override examples = ['<%= config.bin %> rmi alpine', '<%= config.bin %> rmi localhost:5000/a:1 localhost:5000/b:2'];
   static override strict = false;
-  static override args = { ref: Args.string({ description: 'image references', required: true }) };
+  static override args = { ref: Args.string({ description: 'image references', required: true, ignoreStdin: true }) };
   static override flags = { force: Flags.boolean({ char: 'f', description: 'remove the last name of an image even when a container was made from it' }) };
   static override enableJsonFlag = true;
 

@@ -15,7 +15,7 @@ export default class Run extends BaseCommand {
     '<%= config.bin %> run --rm -e A=1 -u nobody -w /tmp --network none -v /srv:/srv:ro busybox sh -c "id; pwd"',
   ];
   static override strict = false;
-  static override args = { ref: Args.string({ description: 'image reference', required: true }) };
+  static override args = { ref: Args.string({ description: 'image reference', required: true, ignoreStdin: true }) };
   static override flags = oclifFlags(runSpecs);
 
   async run(): Promise<void> {

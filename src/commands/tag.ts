@@ -5,8 +5,8 @@ export default class Tag extends BaseCommand {
   static override summary = 'Give a stored image another name';
   static override examples = ['<%= config.bin %> tag alpine localhost:5000/base:3'];
   static override args = {
-    source: Args.string({ description: 'existing image reference', required: true }),
-    target: Args.string({ description: 'new reference', required: true }),
+    source: Args.string({ description: 'existing image reference', required: true, ignoreStdin: true }),
+    target: Args.string({ description: 'new reference', required: true, ignoreStdin: true }),
   };
 
   async run(): Promise<void> {

@@ -4,7 +4,7 @@ import { BaseCommand } from '../ui/base-command.js';
 export default class Unbundle extends BaseCommand {
   static override summary = 'Unmount and remove a bundle made by tsoci bundle';
   static override examples = ['<%= config.bin %> unbundle ./out'];
-  static override args = { dir: Args.string({ description: 'bundle directory', required: true }) };
+  static override args = { dir: Args.string({ description: 'bundle directory', required: true, ignoreStdin: true }) };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Unbundle);
