@@ -1,5 +1,5 @@
 // npm run bench: tsoci against its peers, side by side in one run, alternating, and the ratios.
-//   BENCH=pull          sections to run (comma separated) [default: all]
+//   BENCH=pull          sections to run (comma separated: pull,bundle,run,archive) [default: all]
 //   RUNS=5 BIG_RUNS=3   runs per image
 
 import { execFileSync } from 'node:child_process';
@@ -10,7 +10,7 @@ import { pushImage, startRegistry } from '../test/helpers/registry.js';
 import { benchImages } from './images.js';
 import { type Row, median, report, timed, tmpfs } from './lib.js';
 
-const sections = (process.env.BENCH ?? 'pull,bundle,run').split(',');
+const sections = (process.env.BENCH ?? 'pull,bundle,run,archive').split(',');
 const PEERS = process.env.PEERS_DIR ?? path.resolve(import.meta.dirname, '../../shared/peers');
 const ANCHORS = process.env.ANCHORS_DIR ?? '/tmp/anchors';
 const RUNS = Number(process.env.RUNS ?? 5);
@@ -50,6 +50,7 @@ try {
   }
   if (sections.includes('bundle')) await benchBundle(rows);
   if (sections.includes('run')) await benchRun(rows, `${reg.host}/bench/tiny:latest`);
+  if (sections.includes('archive')) await benchArchive(rows);
 } finally {
   await reg.stop();
   cleanup();
@@ -62,7 +63,8 @@ if (libRows.length) process.stdout.write(`\n| derived | median |\n|---|---|\n${l
  * against umoci unpack of the same layout, on tmpfs. The images come from ../shared/peers/setup.sh (run when
  * missing: it debootstraps Debian and serves the images on 127.0.0.1:5000).
  */
-async function benchBundle(out: Row[]): Promise<void> {
+/** The peers' debian and big images (../shared/peers/setup.sh, run when missing), served on 127.0.0.1:5000. */
+function ensurePeerImages(): void {
   // setup.sh reads the Debian mirror from the apt sources, but stops (set -e) when a classic sources.list is
   // missing: hand it the first deb822 URI ourselves.
   const mirror = process.env.MIRROR ?? apt822Mirror();
@@ -73,6 +75,10 @@ async function benchBundle(out: Row[]): Promise<void> {
   } else {
     execFileSync('bash', [path.join(PEERS, 'setup.sh')], { stdio: ['ignore', 'ignore', 'ignore'], env: { ...env, SKIP_INSTALL: '1' } });
   }
+}
+
+async function benchBundle(out: Row[]): Promise<void> {
+  ensurePeerImages();
   for (const name of ['debian', 'big'] as const) {
     const n = name === 'big' ? BIG_RUNS : RUNS;
     const root = path.join(work, `bundle-root-${name}`);
@@ -148,4 +154,33 @@ async function benchRun(out: Row[], ref: string): Promise<void> {
   out.push(row, ver);
   const o = median(row.ours.map((s) => s.ms)) - median(row.peer.map((s) => s.ms));
   libRows.push(`| run --rm overhead over runc run | ${o.toFixed(0)} ms |`);
+}
+
+/**
+ * Offline archives: a docker-archive of the peers' big image (made by skopeo) loaded into a store, against
+ * `skopeo copy docker-archive:... oci:...`; and saved back as a docker-archive, against `skopeo copy oci:...
+ * docker-archive:...`. Alternating, fresh destinations each run, on tmpfs.
+ */
+async function benchArchive(out: Row[]): Promise<void> {
+  ensurePeerImages();
+  const archive = path.join(work, 'big-docker.tar');
+  execFileSync('skopeo', ['--insecure-policy', 'copy', '-q', `oci:${path.join(ANCHORS, 'oci', 'big')}:latest`, `docker-archive:${archive}:bench/big:latest`]);
+  const size = Number(execFileSync('stat', ['-c', '%s', archive], { encoding: 'utf8' }).trim());
+  process.stderr.write(`  docker-archive of the big image: ${(size / 1e6).toFixed(0)} MB\n`);
+  const load: Row = { what: `load a ${(size / 1e6).toFixed(0)} MB docker-archive into a layout`, ours: [], peer: [], peerName: 'skopeo copy docker-archive: oci:' };
+  const save: Row = { what: `save it back as a docker-archive`, ours: [], peer: [], peerName: 'skopeo copy oci: docker-archive:' };
+  for (let i = 0; i < BIG_RUNS; i++) {
+    const root = path.join(work, `archive-root-${i}`);
+    const layout = path.join(work, `archive-oci-${i}`);
+    load.ours.push(await timed(process.execPath, [BIN, 'load', '-q', '-i', archive, '--root', root]));
+    load.peer.push(await timed('skopeo', ['--insecure-policy', 'copy', '-q', `docker-archive:${archive}`, `oci:${layout}:latest`]));
+    const ours = path.join(work, `saved-${i}.tar`);
+    const theirs = path.join(work, `skopeo-saved-${i}.tar`);
+    save.ours.push(await timed(process.execPath, [BIN, 'save', 'bench/big:latest', '-o', ours, '--root', root]));
+    save.peer.push(await timed('skopeo', ['--insecure-policy', 'copy', '-q', `oci:${layout}:latest`, `docker-archive:${theirs}:bench/big:latest`]));
+    for (const p of [root, layout, ours, theirs]) rmSync(p, { recursive: true, force: true });
+  }
+  rmSync(archive, { force: true });
+  out.push(load, save);
+  process.stderr.write(`  ${load.what}: tsoci ${median(load.ours.map((s) => s.ms)).toFixed(0)} ms, skopeo ${median(load.peer.map((s) => s.ms)).toFixed(0)} ms; save ${median(save.ours.map((s) => s.ms)).toFixed(0)} vs ${median(save.peer.map((s) => s.ms)).toFixed(0)} ms\n`);
 }
