@@ -35,6 +35,9 @@ export async function openStore(settings: Pick<Settings, 'root'>): Promise<Layou
 
 export interface PullOptions {
   platform?: Platform;
+  /** Extract each layer into its snapshot while it downloads (what bundle and run do on a cold store). */
+  unpack?: boolean;
+  onWarn?: (msg: string) => void;
   jobs?: number;
   signal?: AbortSignal;
   onEvent?: (e: CopyEvent) => void;
@@ -64,7 +67,17 @@ export async function pull(reference: string, settings: Settings, opts: PullOpti
   const source = await sourceFor(ref, settings);
   try {
     return await asWriter(store, async () => {
-      const copied = await copyImage(source, store, opts);
+      const { streamingUnpack } = opts.unpack ? await import('./overlay/unpack.js') : { streamingUnpack: undefined };
+      const unpack = streamingUnpack?.(settings.root, store, opts.onWarn ? { onWarn: opts.onWarn } : {});
+      let copied;
+      try {
+        copied = await copyImage(source, store, { ...opts, ...(unpack ? { tapLayers: unpack.tapLayers } : {}) });
+      } catch (e) {
+        unpack?.abort(e);
+        await unpack?.done().catch(() => {});
+        throw e;
+      }
+      await unpack?.done();
       await setRef(store, ref.toString(), copied.top);
       return {
         ref: ref.toString(),
@@ -235,18 +248,20 @@ export async function logout(server: string | undefined): Promise<{ registry: st
 export async function imageFor(reference: string, settings: Settings, opts: PullOptions & { pull?: 'missing' | 'always' | 'never' } = {}): Promise<StoredImage> {
   const store = await openStore(settings);
   const name = localName(reference);
-  if (opts.pull === 'always') return (await pull(reference, settings, opts)).image;
+  // A pull on the way to a bundle extracts while it downloads.
+  if (opts.pull === 'always') return (await pull(reference, settings, { unpack: true, ...opts })).image;
   try {
     return await readImage(store, name, opts.platform);
   } catch (e) {
     if (!isTsociError(e, 'REF_NOT_FOUND') || opts.pull === 'never') throw e;
   }
-  return (await pull(reference, settings, opts)).image;
+  return (await pull(reference, settings, { unpack: true, ...opts })).image;
 }
 
 /** Writes a runtime bundle for `reference` in `dir` (pulling the image when missing). */
 export async function bundle(reference: string, dir: string, settings: Settings, opts: BundleOptions & PullOptions & { pull?: 'missing' | 'always' | 'never' } = {}): Promise<Bundle> {
-  const img = await imageFor(reference, settings, opts);
+  // A flattened copy needs no snapshots: then a pull only downloads.
+  const img = await imageFor(reference, settings, { ...opts, unpack: opts.unpack ?? !opts.copy });
   const store = await openStore(settings);
   return asWriter(store, () => createBundle(settings.root, store, img, dir, opts));
 }

@@ -19,7 +19,7 @@ import {
 } from '../oci/types.js';
 import { Verifier } from '../oci/digest.js';
 import type { ImageSource } from './source.js';
-import type { IngestResult, LayoutStore } from './store.js';
+import type { IngestResult, IngestTap, LayoutStore } from './store.js';
 
 export type BlobKind = 'config' | 'layer';
 
@@ -35,6 +35,11 @@ export interface CopyOptions {
   jobs?: number;
   signal?: AbortSignal;
   onEvent?: (e: CopyEvent) => void;
+  /**
+   * Streaming extraction: called once the config is stored (it is fetched first), it gives the tap through
+   * which layer `index` flows while it is ingested, or undefined for a layer not to tap.
+   */
+  tapLayers?: (manifest: Manifest, config: ImageConfig) => (desc: Descriptor, index: number) => IngestTap | undefined;
 }
 
 export interface CopiedImage {
@@ -86,18 +91,33 @@ export async function copyImage(source: ImageSource, store: LayoutStore, opts: C
   const controller = new AbortController();
   const onAbort = () => controller.abort(signal?.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
+  let tapFor: ((desc: Descriptor, index: number) => IngestTap | undefined) | undefined;
+  const transfer = async (desc: Descriptor, kind: BlobKind, index: number) => {
+    if (controller.signal.aborted) throw controller.signal.reason;
+    if (kind === 'config' && desc.size > MAX_CONFIG_BYTES) throw new TsociError('MANIFEST_TOO_LARGE', `image config of ${source.name} is ${desc.size} bytes, over the limit`);
+    const tap = kind === 'layer' ? tapFor?.(desc, index) : undefined;
+    const result = await store.ingest(desc, (offset, sig) => source.open(desc, { offset, signal: sig ?? controller.signal }), {
+      signal: controller.signal,
+      onProgress: (bytes) => opts.onEvent?.({ type: 'blob-progress', desc, bytes }),
+      ...(tap ? { tap } : {}),
+    }, `${kind} ${desc.digest} of ${source.name}`);
+    opts.onEvent?.({ type: 'blob-done', desc, kind, result });
+  };
   try {
+    if (opts.tapLayers) {
+      // The config first: the taps need its diff IDs.
+      await transfer(manifest.config, 'config', -1);
+      const config = parseImageConfig(await store.readBytes(manifest.config, MAX_CONFIG_BYTES), `image config of ${source.name}`);
+      tapFor = opts.tapLayers(manifest, config);
+    }
     // Every transfer settles (files closed, locks released) before the first failure is reported.
     await settleAll(
-      blobs.map(({ desc, kind }) =>
+      blobs
+        .map((b, i) => ({ ...b, index: i - 1 })) // config first, then the layers in order
+        .filter((b) => !(opts.tapLayers && b.kind === 'config'))
+        .map(({ desc, kind, index }) =>
         limit(async () => {
-          if (controller.signal.aborted) throw controller.signal.reason;
-          if (kind === 'config' && desc.size > MAX_CONFIG_BYTES) throw new TsociError('MANIFEST_TOO_LARGE', `image config of ${source.name} is ${desc.size} bytes, over the limit`);
-          const result = await store.ingest(desc, (offset, sig) => source.open(desc, { offset, signal: sig ?? controller.signal }), {
-            signal: controller.signal,
-            onProgress: (bytes) => opts.onEvent?.({ type: 'blob-progress', desc, bytes }),
-          }, `${kind} ${desc.digest} of ${source.name}`);
-          opts.onEvent?.({ type: 'blob-done', desc, kind, result });
+          await transfer(desc, kind, index);
         }).catch((e: unknown) => {
           // The first failure stops the other transfers.
           controller.abort(e);

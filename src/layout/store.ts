@@ -18,12 +18,28 @@ import type { ByteSource } from './source.js';
 /** Opens the blob's bytes from `offset` to the end (a Range request, a file at an offset...). */
 export type BlobOpener = (offset: number, signal?: AbortSignal) => Promise<ByteSource>;
 
+/**
+ * A second consumer of a blob's bytes while it is ingested (streaming extraction): it sees every byte in order
+ * from the first (bytes resumed from a partial included) and may slow the transfer down.
+ */
+export interface IngestTap {
+  /** The next bytes; a returned promise holds the transfer until it settles. */
+  write(chunk: Uint8Array): void | Promise<void>;
+  /** The digest matched; resolves when the tap accepts the blob (rejecting discards it: nothing is stored). */
+  verified(): Promise<void>;
+  /** The blob was already in the store: no bytes will come, read the stored blob instead. */
+  exists(): void;
+  /** The transfer failed or the digest did not match. */
+  abort(e: unknown): void;
+}
+
 export interface IngestOptions {
   /** Called with the bytes of the blob held so far (including resumed bytes). */
   onProgress?: (bytes: number) => void;
   signal?: AbortSignal;
   /** Attempts after a transient failure without progress. @default 5 */
   retries?: number;
+  tap?: IngestTap;
 }
 
 export type IngestResult = 'stored' | 'exists';
@@ -122,19 +138,30 @@ export class LayoutStore {
   async ingest(desc: Descriptor, openAt: BlobOpener, opts: IngestOptions = {}, what = `blob ${desc.digest}`): Promise<IngestResult> {
     if (await this.has(desc.digest)) {
       opts.onProgress?.(desc.size);
+      opts.tap?.exists();
       return 'exists';
     }
     const [alg, hex] = splitDigest(desc.digest);
     return withLock(this.lockFile(`ingest-${alg}-${hex}`), async () => {
       if (await this.has(desc.digest)) {
         opts.onProgress?.(desc.size);
+        opts.tap?.exists();
         return 'exists';
       }
       await mkdir(this.ingestDir, { recursive: true });
       const partial = path.join(this.ingestDir, `${alg}-${hex}`);
       try {
         await this.fill(partial, desc, openAt, opts, what, true);
+        if (opts.tap) {
+          try {
+            await opts.tap.verified();
+          } catch (e) {
+            await unlink(partial).catch(() => {});
+            throw e;
+          }
+        }
       } catch (e) {
+        opts.tap?.abort(e);
         if (errnoCode(e) === 'ENOSPC' || errnoCode(e) === 'EDQUOT') {
           await unlink(partial).catch(() => {});
           throw new TsociError('DISK_FULL', `no space left on the device of ${this.root} while storing ${what}`, {
@@ -162,8 +189,10 @@ export class LayoutStore {
     }
     const resumedFrom = sink.bytes;
     let finished = false;
+    const tap = opts.tap;
     try {
       if (resumedFrom > 0) opts.onProgress?.(resumedFrom);
+      if (tap && resumedFrom > 0) await feedPartial(partial, resumedFrom, tap);
       const retries = opts.retries ?? 5;
       let failures = 0;
       while (sink.bytes < desc.size) {
@@ -175,11 +204,12 @@ export class LayoutStore {
               throw new TsociError('SIZE_MISMATCH', `${what} is longer than its descriptor says (${desc.size} bytes)`);
             }
             const w = sink.write(chunk);
+            const t = tap?.write(chunk);
             if (sink.bytes - reported >= 1 << 20) {
               reported = sink.bytes;
               opts.onProgress?.(reported);
             }
-            return w;
+            return w && t ? Promise.all([w, t]).then(() => {}) : (w ?? t);
           });
           if (sink.bytes < desc.size) {
             throw new TsociError('SIZE_MISMATCH', `${what} ended after ${sink.bytes} of ${desc.size} bytes`, { retryable: true });
@@ -200,7 +230,8 @@ export class LayoutStore {
       if (got !== desc.digest) {
         await unlink(partial).catch(() => {});
         // Bytes kept from an earlier attempt may have been the bad ones: start once more from scratch.
-        if (mayRestart && resumedFrom > 0) return await this.fill(partial, desc, openAt, opts, what, false);
+        // (Not when tapped: the tap has consumed the bad bytes; the next attempt starts clean.)
+        if (mayRestart && resumedFrom > 0 && !tap) return await this.fill(partial, desc, openAt, opts, what, false);
         throw new TsociError('DIGEST_MISMATCH', `${what} has digest ${got}, expected ${desc.digest}`, {
           hint: 'the registry or file served corrupt content; nothing was stored',
         });
@@ -211,6 +242,14 @@ export class LayoutStore {
       if ((isTsociError(e, 'SIZE_MISMATCH') && !e.retryable) || (!finished && sink.bytes === 0)) await unlink(partial).catch(() => {});
       throw e;
     }
+  }
+}
+
+/** Gives a tap the bytes a resumed partial already holds. */
+async function feedPartial(partial: string, bytes: number, tap: IngestTap): Promise<void> {
+  for await (const c of createReadStream(partial, { start: 0, end: bytes - 1, highWaterMark: 1 << 20 })) {
+    const w = tap.write(c as Buffer);
+    if (w) await w;
   }
 }
 

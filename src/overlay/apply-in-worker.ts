@@ -5,6 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { TsociError } from '../errors.js';
 import type { Digest } from '../oci/digest.js';
@@ -27,7 +28,8 @@ function startWorker(workerData: unknown): Worker {
 }
 
 export interface ApplyBlobOptions {
-  blob: string;
+  /** The blob file, or its bytes as a stream (streaming extraction while it downloads). */
+  blob: string | Readable;
   compression: Compression;
   diffId: Digest;
   target: string;
@@ -61,9 +63,9 @@ export async function applyBlob(o: ApplyBlobOptions): Promise<number> {
   let failed: unknown;
   result.catch((e: unknown) => (failed = e));
   try {
-    const src = createReadStream(o.blob, { highWaterMark: 1 << 20 });
+    const src = typeof o.blob === 'string' ? createReadStream(o.blob, { highWaterMark: 1 << 20 }) : o.blob;
     const dec = await decompressor(o.compression);
-    src.on('error', (e) => dec.destroy(e));
+    src.on('error', (e: Error) => dec.destroy(e));
     src.pipe(dec);
     for await (const chunk of dec as AsyncIterable<Buffer>) {
       if (failed) break;

@@ -6,6 +6,7 @@
 // layer's file waits for that layer.
 
 import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { lstatSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
@@ -38,7 +39,21 @@ export interface Snapshot {
 
 export type SnapshotEvent = { type: 'extract-start'; index: number; chainId: Digest } | { type: 'extract-done'; index: number; chainId: Digest; entries: number; ms: number };
 
+/** Where a layer's bytes come from: its stored blob file, or a stream arriving while the blob is ingested. */
+export type LayerInput = string | StreamedLayer;
+
+export interface StreamedLayer {
+  /** The blob's bytes, as they arrive. */
+  stream: Readable;
+  /** Resolves once the whole blob matched its digest: the snapshot is committed only after that. */
+  verified: Promise<void>;
+  /** The outcome: called without an error once the snapshot is committed, with one when extraction failed. */
+  settle(e?: unknown): void;
+}
+
 export interface EnsureOptions {
+  /** A layer whose snapshot turned out to exist already (another process made it): its input is not read. */
+  onUnused?: (index: number) => void;
   /** Layers extracted at once. @default the number of CPUs */
   jobs?: number;
   onEvent?: (e: SnapshotEvent) => void;
@@ -114,7 +129,7 @@ export class Snapshotter {
    * Snapshots for every prefix of `layers`, base first; extracts the missing ones (once, under a lock per chain
    * ID, in parallel), reading blob files from `blobPath`.
    */
-  async ensure(layers: LayerRef[], blobPath: (d: Descriptor) => string, opts: EnsureOptions = {}): Promise<Snapshot[]> {
+  async ensure(layers: LayerRef[], input: (d: Descriptor, index: number) => LayerInput | Promise<LayerInput>, opts: EnsureOptions = {}): Promise<Snapshot[]> {
     const cids = chainIds(layers.map((l) => l.diffId));
     await mkdir(this.dir, { recursive: true });
     const limit = pLimit(Math.max(1, opts.jobs ?? availableParallelism()));
@@ -126,11 +141,17 @@ export class Snapshotter {
         limit(async () => {
           if (failure) throw failure.e; // no new extraction once one has failed
           const have = await this.get(cids[i]!);
-          if (have) return have;
+          if (have) {
+            opts.onUnused?.(i);
+            return have;
+          }
           return withLock(path.join(this.root, 'locks', `snapshot-${this.idFor(cids[i]!)}.lock`), async () => {
             const again = await this.get(cids[i]!);
-            if (again) return again;
-            return this.extract(i, layers[i]!, cids[i]!, lowers, blobPath, opts);
+            if (again) {
+              opts.onUnused?.(i);
+              return again;
+            }
+            return this.extract(i, layers[i]!, cids[i]!, lowers, input, opts);
           });
         }),
       );
@@ -140,7 +161,7 @@ export class Snapshotter {
     return settleAll(done);
   }
 
-  private async extract(index: number, layer: LayerRef, chainId: Digest, lowers: Promise<Snapshot>[], blobPath: (d: Descriptor) => string, opts: EnsureOptions): Promise<Snapshot> {
+  private async extract(index: number, layer: LayerRef, chainId: Digest, lowers: Promise<Snapshot>[], input: (d: Descriptor, index: number) => LayerInput | Promise<LayerInput>, opts: EnsureOptions): Promise<Snapshot> {
     const compression = layerCompression(layer.blob.mediaType);
     if (!compression) throw new TsociError('UNSUPPORTED_MEDIA_TYPE', `layer ${layer.blob.digest} has media type ${layer.blob.mediaType}, which tsoci cannot extract`);
     const tmp = path.join(this.dir, `new-${randomBytes(6).toString('hex')}`);
@@ -148,9 +169,11 @@ export class Snapshotter {
     await mkdir(fs, { recursive: true, mode: 0o755 });
     const t0 = Date.now();
     opts.onEvent?.({ type: 'extract-start', index, chainId });
+    let src: LayerInput | undefined;
     try {
+      src = await input(layer.blob, index);
       const entries = await applyBlob({
-        blob: blobPath(layer.blob),
+        blob: typeof src === 'string' ? src : src.stream,
         compression,
         diffId: layer.diffId,
         target: fs,
@@ -158,6 +181,8 @@ export class Snapshotter {
         lowerLookup: async (rel) => lookupInLayers((await Promise.all(lowers)).map((l) => l.dir).reverse(), rel),
         ...(opts.onWarn ? { onWarn: opts.onWarn } : {}),
       });
+      // A streamed layer is committed only once its blob matched its digest.
+      if (typeof src !== 'string') await src.verified;
       await writeFile(path.join(tmp, 'chainid'), `${chainId}\n`);
       await writeFile(path.join(tmp, 'diffid'), `${layer.diffId}\n`);
       await writeFile(path.join(tmp, 'committed'), `${new Date().toISOString()}\n`);
@@ -167,9 +192,11 @@ export class Snapshotter {
       await rename(tmp, final);
       await fsyncDir(this.dir);
       opts.onEvent?.({ type: 'extract-done', index, chainId, entries, ms: Date.now() - t0 });
+      if (src && typeof src !== 'string') src.settle();
       return { chainId, id: this.idFor(chainId), dir: path.join(final, 'fs') };
     } catch (e) {
       await rm(tmp, { recursive: true, force: true });
+      if (src && typeof src !== 'string') src.settle(e);
       throw e;
     }
   }

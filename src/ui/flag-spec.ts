@@ -56,6 +56,7 @@ export const pullSpecs = {
   platform: { type: 'string', description: 'os/arch[/variant] to pick from a multi-platform image [default: this host]' },
   concurrency: { type: 'integer', default: 4, min: 1, description: 'blobs downloaded at once' },
   quiet: { type: 'boolean', char: 'q', description: 'print only the final "<ref> <digest>" line' },
+  unpack: { type: 'boolean', description: 'also extract each layer into its snapshot while it downloads (bundle and run do so on a cold store)' },
 } satisfies FlagSpecs;
 
 export const bundleSpecs = {

@@ -50,6 +50,8 @@ export async function pullAction(settings: Settings, flags: ParsedFlags, ref: st
   const result = await progress.run(
     pull(ref, settings, {
       jobs: (flags.concurrency as number | undefined) ?? 4,
+      unpack: !!flags.unpack,
+      onWarn: (m) => process.stderr.write(`tsoci: warning: ${m}\n`),
       onEvent: progress.onEvent,
       ...(flags.platform ? { platform: parsePlatform(flags.platform as string) } : {}),
     }),
