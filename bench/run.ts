@@ -1,5 +1,5 @@
 // npm run bench: tsoci against its peers, side by side in one run, alternating, and the ratios.
-//   BENCH=pull          sections to run (comma separated: pull,bundle,run,archive) [default: all]
+//   BENCH=pull          sections to run (comma separated: pull,bundle,run,archive,cold) [default: all]
 //   RUNS=5 BIG_RUNS=3   runs per image
 
 import { execFileSync } from 'node:child_process';
@@ -10,7 +10,7 @@ import { pushImage, startRegistry } from '../test/helpers/registry.js';
 import { benchImages } from './images.js';
 import { type Row, median, report, timed, tmpfs } from './lib.js';
 
-const sections = (process.env.BENCH ?? 'pull,bundle,run,archive').split(',');
+const sections = (process.env.BENCH ?? 'pull,bundle,run,archive,cold').split(',');
 const PEERS = process.env.PEERS_DIR ?? path.resolve(import.meta.dirname, '../../shared/peers');
 const ANCHORS = process.env.ANCHORS_DIR ?? '/tmp/anchors';
 const RUNS = Number(process.env.RUNS ?? 5);
@@ -51,6 +51,7 @@ try {
   if (sections.includes('bundle')) await benchBundle(rows);
   if (sections.includes('run')) await benchRun(rows, `${reg.host}/bench/tiny:latest`);
   if (sections.includes('archive')) await benchArchive(rows);
+  if (sections.includes('cold')) await benchCold(rows);
 } finally {
   await reg.stop();
   cleanup();
@@ -183,4 +184,38 @@ async function benchArchive(out: Row[]): Promise<void> {
   rmSync(archive, { force: true });
   out.push(load, save);
   process.stderr.write(`  ${load.what}: tsoci ${median(load.ours.map((s) => s.ms)).toFixed(0)} ms, skopeo ${median(load.peer.map((s) => s.ms)).toFixed(0)} ms; save ${median(save.ours.map((s) => s.ms)).toFixed(0)} vs ${median(save.peer.map((s) => s.ms)).toFixed(0)} ms\n`);
+}
+
+/**
+ * Registry to runnable bundle on a cold store: `tsoci bundle REF DIR` (layers extracted while they download)
+ * against `skopeo copy docker://REF oci:... && umoci unpack ...`, and against downloading the same blobs alone
+ * with curl (4 at a time, as tsoci does), for the peers' debian (~200 MB) and big (~500 MB) images.
+ */
+async function benchCold(out: Row[]): Promise<void> {
+  ensurePeerImages();
+  for (const name of ['debian', 'big'] as const) {
+    const n = name === 'big' ? BIG_RUNS : RUNS;
+    const ref = `127.0.0.1:5000/${name}:latest`;
+    const manifest = JSON.parse(execFileSync('curl', ['-sf', '-H', 'Accept: application/vnd.oci.image.manifest.v1+json', `http://127.0.0.1:5000/v2/${name}/manifests/latest`], { encoding: 'utf8' })) as { config: { digest: string }; layers: { digest: string }[] };
+    const urls = [manifest.config, ...manifest.layers].flatMap((d) => ['-o', '/dev/null', `http://127.0.0.1:5000/v2/${name}/blobs/${d.digest}`]);
+    const peers: Row = { what: `cold bundle ${name} (registry -> runnable bundle)`, ours: [], peer: [], peerName: 'skopeo copy + umoci unpack' };
+    const curl: Row = { what: `cold bundle ${name} against the download alone`, ours: [], peer: [], peerName: 'curl of the blobs' };
+    for (let i = 0; i < n; i++) {
+      const root = path.join(work, `cold-root-${name}-${i}`);
+      const dir = path.join(work, `cold-b-${name}-${i}`);
+      const ours = await timed(process.execPath, [BIN, 'bundle', '--root', root, ref, dir]);
+      peers.ours.push(ours);
+      curl.ours.push(ours);
+      execFileSync(process.execPath, [BIN, 'unbundle', '--root', root, dir]);
+      rmSync(root, { recursive: true, force: true });
+      const layout = path.join(work, `cold-oci-${name}-${i}`);
+      const udir = path.join(work, `cold-u-${name}-${i}`);
+      peers.peer.push(await timed('sh', ['-c', `skopeo copy -q --src-tls-verify=false docker://${ref} oci:${layout}:latest && umoci unpack --image ${layout}:latest ${udir}`]));
+      rmSync(layout, { recursive: true, force: true });
+      rmSync(udir, { recursive: true, force: true });
+      curl.peer.push(await timed('curl', ['-sf', '--parallel', '--parallel-max', '4', ...urls]));
+    }
+    out.push(peers, curl);
+    process.stderr.write(`  ${peers.what}: tsoci ${median(peers.ours.map((s) => s.ms)).toFixed(0)} ms, skopeo+umoci ${median(peers.peer.map((s) => s.ms)).toFixed(0)} ms, curl ${median(curl.peer.map((s) => s.ms)).toFixed(0)} ms\n`);
+  }
 }
