@@ -3,6 +3,7 @@
 // checks the diff ID and extracts in a worker. The two commit in order: the snapshot once the blob's digest
 // matched, the blob once the snapshot is committed; a mismatch on either side discards both.
 
+import { availableParallelism } from 'node:os';
 import { PassThrough } from 'node:stream';
 import type { LayoutStore, IngestTap } from '../layout/store.js';
 import type { Descriptor, ImageConfig, Manifest } from '../oci/types.js';
@@ -124,9 +125,10 @@ export function streamingUnpack(root: string, store: LayoutStore, opts: { onEven
     tapLayers(manifest, config) {
       feeds = manifest.layers.map((d) => new LayerFeed(store.blobPath(d.digest)));
       const layers = manifest.layers.map((blob, i) => ({ blob, diffId: config.rootfs.diff_ids[i]! }));
-      // Every layer extracts at once: each waits for its bytes, and none may hold up the download of another.
+      // One extraction per CPU (the work is CPU-bound: more workers only cost memory). A layer waiting for a
+      // slot holds its download back; the layers before it free the slots, so every download completes.
       result = snapshotter.ensure(layers, (_d, i) => feeds[i]!.input.promise, {
-        jobs: Math.max(1, layers.length),
+        jobs: Math.max(2, availableParallelism()),
         onUnused: (i) => feeds[i]!.settle(),
         ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
         ...(opts.onWarn ? { onWarn: opts.onWarn } : {}),
