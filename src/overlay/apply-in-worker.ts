@@ -64,6 +64,8 @@ export async function applyBlob(o: ApplyBlobOptions): Promise<number> {
   result.catch((e: unknown) => (failed = e));
   try {
     const src = typeof o.blob === 'string' ? createReadStream(o.blob, { highWaterMark: 1 << 20 }) : o.blob;
+    // A stream that failed before this extraction started reading will emit nothing more.
+    if (src.errored || src.destroyed) throw src.errored ?? new TsociError('INTERNAL', `the bytes of layer ${o.diffId} stopped before extraction began`);
     const dec = await decompressor(o.compression);
     src.on('error', (e: Error) => dec.destroy(e));
     src.pipe(dec);

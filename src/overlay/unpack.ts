@@ -43,6 +43,8 @@ class LayerFeed implements IngestTap {
     if (!this.stream) {
       this.stream = new PassThrough({ highWaterMark: 4 << 20 });
       this.stream.on('drain', () => this.drained?.());
+      // The extractor may not have started reading when the transfer fails: it sees the error when it does.
+      this.stream.on('error', () => {});
       this.input.resolve({ stream: this.stream, verified: this.digestOk.promise, settle: (e) => this.settle(e) });
     }
     return this.stream;

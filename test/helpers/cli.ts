@@ -13,12 +13,25 @@ export interface CliResult {
 }
 
 export function tsoci(args: string[], opts: { env?: Record<string, string | undefined>; input?: string; cwd?: string } = {}): Promise<CliResult> {
+  return capture(process.execPath, [BIN, ...args], opts.env ?? {}, opts);
+}
+
+/** A shell command line (pipes into tsoci, e.g. `cat x.tar | node BIN load`), captured like tsoci(). */
+export function sh(command: string, env: Record<string, string | undefined> = {}): Promise<CliResult> {
+  return capture('sh', ['-c', command], env);
+}
+
+/** The CLI under GNU time: its result (time's own lines removed) and its peak RSS in MB. */
+export async function tsociWithRss(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult & { rssMb: number }> {
+  const r = await capture('/usr/bin/time', ['-f', 'RSS_KB=%M', process.execPath, BIN, ...args], env);
+  const m = /RSS_KB=(\d+)\n?$/.exec(r.stderr);
+  const stderr = r.stderr.replace(/RSS_KB=\d+\n?$/, '').replace(/^Command exited with non-zero status \d+\n/m, '');
+  return { ...r, stderr, rssMb: m ? Number(m[1]) / 1024 : NaN };
+}
+
+function capture(cmd: string, args: string[], env: Record<string, string | undefined>, opts: { input?: string; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, DEBUG: '', ...opts.env } as NodeJS.ProcessEnv,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      cwd: opts.cwd,
-    });
+    const child = spawn(cmd, args, { env: { ...process.env, DEBUG: '', ...env } as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

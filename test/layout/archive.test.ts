@@ -2,7 +2,7 @@
 // writes, round trips keep diff IDs and config, and bad archives are one clear line with nothing stored.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import tar from 'tar-stream';
-import { BIN, type CliResult, tsoci } from '../helpers/cli.js';
+import { BIN, type CliResult, sh, tsoci, tsociWithRss } from '../helpers/cli.js';
 import { type BuiltImage, buildImage, busyboxEntries, tarLayer } from '../helpers/images.js';
 import { type Registry, pushImage, startRegistry } from '../helpers/registry.js';
 
@@ -196,14 +196,7 @@ describe('tsoci load', () => {
     const gz = file('app.tar.gz');
     writeFileSync(gz, gzipSync(await dockerArchive()));
     const r = newRoot();
-    const res = await new Promise<CliResult>((resolve) => {
-      const child = spawn('sh', ['-c', `cat ${gz} | ${process.execPath} ${BIN} load --tag localhost/piped:7`], { env: { ...process.env, TSOCI_ROOT: r } });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => (stdout += c));
-      child.stderr.on('data', (c: Buffer) => (stderr += c));
-      child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    });
+    const res = await sh(`cat ${gz} | ${process.execPath} ${BIN} load --tag localhost/piped:7`, { TSOCI_ROOT: r });
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /^Loaded image: localhost\/piped:7$/m);
     assert.deepEqual(readdirSync(path.join(r, 'ingest')), [], 'the staging is gone');
@@ -224,17 +217,10 @@ describe('tsoci load', () => {
     pack.finalize();
     await written;
     const r = newRoot();
-    const res = await new Promise<CliResult>((resolve) => {
-      const child = spawn('/usr/bin/time', ['-f', 'RSS_KB=%M', process.execPath, BIN, 'load', '-i', big, '--root', r]);
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => (stdout += c));
-      child.stderr.on('data', (c: Buffer) => (stderr += c));
-      child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    });
+    const res = await tsociWithRss(['load', '-i', big, '--root', r]);
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /Loaded image: localhost\/big:1/);
-    const rss = Number(/RSS_KB=(\d+)/.exec(res.stderr)![1]) / 1024;
+    const rss = res.rssMb;
     assert.ok(rss < 200, `peak RSS ${rss} MB`);
     assert.equal(statSync(path.join(r, 'image', 'blobs', 'sha256', diff.slice(7))).size, layer.length);
     assert.deepEqual(readdirSync(path.join(r, 'ingest')), []);
@@ -283,12 +269,7 @@ describe('bad archives: one clear line, nothing stored', () => {
     const f = file('trunc.tar');
     writeFileSync(f, t);
     truncateSync(f, 700_000);
-    const res = await new Promise<CliResult>((resolve) => {
-      const child = spawn('sh', ['-c', `cat ${f} | ${process.execPath} ${BIN} load`], { env: { ...process.env, TSOCI_ROOT: r } });
-      let stderr = '';
-      child.stderr.on('data', (c: Buffer) => (stderr += c));
-      child.on('close', (code) => resolve({ code: code ?? -1, stdout: '', stderr }));
-    });
+    const res = await sh(`cat ${f} | ${process.execPath} ${BIN} load`, { TSOCI_ROOT: r });
     assert.match(oneError(res, 'ARCHIVE_INVALID'), /truncated/);
     nothingStored(r);
   });

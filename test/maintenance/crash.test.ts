@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BIN, tsoci } from '../helpers/cli.js';
+import { mountsUnder, unmountUnder } from '../helpers/mounts.js';
 import { type BuiltImage, type Entry, buildImage, busyboxEntries, randomFileEntry } from '../helpers/images.js';
 import { type FaultProxy, startProxy } from '../helpers/proxy.js';
 import { type Registry, pushImage, startRegistry } from '../helpers/registry.js';
@@ -22,12 +23,6 @@ let manyFiles: BuiltImage;
 let n = 0;
 
 const cli = (root: string, args: string[]) => tsoci(args, { env: { TSOCI_ROOT: root } });
-const mountsUnder = (dir: string) =>
-  readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[4] ?? '')
-    .filter((m) => m.startsWith(dir));
-
 /** Starts `tsoci ARGS`, kills it with SIGKILL after `ms`, resolves once it is gone (true if it ended by itself). */
 async function killAfter(root: string, args: string[], ms: number): Promise<boolean> {
   const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, TSOCI_ROOT: root }, stdio: 'ignore' });
@@ -65,7 +60,7 @@ before(async () => {
 after(async () => {
   await proxy.close();
   await reg.stop();
-  for (const m of mountsUnder(`${tmp}/`).reverse()) execFileSync('umount', ['-l', m]);
+  unmountUnder(`${tmp}/`);
   execFileSync('umount', ['-l', tmp]);
   rmSync(tmp, { recursive: true, force: true });
 });

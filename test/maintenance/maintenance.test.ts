@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { tsoci } from '../helpers/cli.js';
+import { unmountUnder } from '../helpers/mounts.js';
 import { type BuiltImage, buildImage, busyboxEntries } from '../helpers/images.js';
 import { type Registry, pushImage, startRegistry } from '../helpers/registry.js';
 
@@ -51,9 +52,7 @@ before(async () => {
 
 after(async () => {
   await reg.stop();
-  // Whatever a failed test left mounted under tmp goes before tmp does.
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '');
-  for (const m of mounts.filter((m) => m.startsWith(tmp)).reverse()) execFileSync('umount', ['-l', m]);
+  unmountUnder(tmp); // whatever a failed test left mounted
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -3,12 +3,12 @@
 
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { tsoci } from '../helpers/cli.js';
+import { unmountUnder } from '../helpers/mounts.js';
 import { type BuiltImage, blobOf, buildImage, busyboxEntries } from '../helpers/images.js';
 import { type FaultProxy, startProxy } from '../helpers/proxy.js';
 import { type Registry, pushBlob, pushImage, pushManifest, startRegistry } from '../helpers/registry.js';
@@ -57,8 +57,7 @@ afterEach(() => {
 after(async () => {
   await proxy.close();
   await reg.stop();
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '');
-  for (const m of mounts.filter((m) => m.startsWith(tmp)).reverse()) execFileSync('umount', ['-l', m]);
+  unmountUnder(tmp); // whatever a failed test left mounted
   rmSync(tmp, { recursive: true, force: true });
 });
 

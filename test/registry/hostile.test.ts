@@ -3,7 +3,6 @@
 // unverified reaches the store. Also a store on a full disk.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -12,7 +11,7 @@ import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { BIN, type CliResult, tsoci } from '../helpers/cli.js';
+import { type CliResult, tsoci, tsociWithRss } from '../helpers/cli.js';
 import { type BuiltImage, buildImage, randomFileEntry } from '../helpers/images.js';
 import { type FaultProxy, startProxy } from '../helpers/proxy.js';
 import { type Registry, pushImage, startRegistry } from '../helpers/registry.js';
@@ -27,23 +26,6 @@ let n = 0;
 const root = () => path.join(tmp, `root-${n++}`);
 const isBig = (url: string) => url.endsWith(`/blobs/${big.digest}`);
 const ref = () => `${proxy.host}/hostile/app:v1`;
-
-/** The CLI under /usr/bin/time: its result and its peak RSS in MB. */
-function tsociRss(args: string[]): Promise<CliResult & { rssMb: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', 'RSS_KB=%M', process.execPath, BIN, ...args], { env: { ...process.env, DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const m = /RSS_KB=(\d+)\n?$/.exec(stderr);
-      const own = stderr.replace(/RSS_KB=\d+\n?$/, '').replace(/^Command exited with non-zero status \d+\n/m, '');
-      resolve({ code: code ?? -1, stdout, stderr: own, rssMb: m ? Number(m[1]) / 1024 : NaN });
-    });
-  });
-}
 
 /** Exit 125 and one error line with `code`, last on stderr (after plain progress lines), no stack. */
 function oneLine(r: CliResult, code: string): string {
@@ -157,7 +139,7 @@ describe('hostile registries', () => {
     proxy.fault = (req) =>
       req.url.includes('/manifests/v1') ? { kind: 'replace-body', body, headers: { 'content-type': 'application/vnd.oci.image.index.v1+json', 'docker-content-digest': '' } } : undefined;
     const r = root();
-    const res = await tsociRss(['pull', ref(), '--root', r]);
+    const res = await tsociWithRss(['pull', ref(), '--root', r]);
     const line = oneLine(res, 'PLATFORM_NOT_FOUND');
     assert.match(line, /it offers linux\/arch0, .* and 9992 more; choose one with --platform/);
     assert.ok(line.length < 400);
@@ -169,7 +151,7 @@ describe('hostile registries', () => {
     const withReal = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }));
     proxy.fault = (req) =>
       req.url.includes('/manifests/v1') ? { kind: 'replace-body', body: withReal, headers: { 'content-type': 'application/vnd.oci.image.index.v1+json', 'docker-content-digest': '' } } : undefined;
-    const ok = await tsociRss(['pull', ref(), '--root', r, '--platform', 'linux/amd64']);
+    const ok = await tsociWithRss(['pull', ref(), '--root', r, '--platform', 'linux/amd64']);
     assert.equal(ok.code, 0, ok.stderr);
     assert.ok(ok.rssMb < 200, `${ok.rssMb} MB`);
   });
@@ -177,7 +159,7 @@ describe('hostile registries', () => {
   it('a manifest over 4 MiB is refused without reading it all', async () => {
     proxy.fault = (req) => (req.url.includes('/manifests/') ? { kind: 'replace-body', body: Buffer.alloc(64 * 1024 * 1024, 32) } : undefined);
     const r = root();
-    const res = await tsociRss(['pull', ref(), '--root', r]);
+    const res = await tsociWithRss(['pull', ref(), '--root', r]);
     oneLine(res, 'MANIFEST_TOO_LARGE');
     assert.ok(res.rssMb < 200, `${res.rssMb} MB`);
     assert.deepEqual(blobsHeld(r), []);
