@@ -1,5 +1,6 @@
 // The offline demo: a local registry on 127.0.0.1, a demo image built from busybox-static and pushed to it,
-// then tsoci pulls it, lists it, bundles it (runc runs the bundle), and runs it with tsoci run.
+// then tsoci pulls it, lists it, bundles it (runc runs the bundle), runs it with tsoci run, saves it to a
+// docker-archive and loads that offline into a second store, and checks both stores.
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -39,6 +40,12 @@ try {
   step(['unbundle', bundleDir]);
   step(['run', '--rm', ref]);
   step(['run', '--rm', '-u', 'nobody', '-w', '/', '--hostname', 'demo', ref, 'echo "I am $(id -un) in $(pwd) on $(hostname)"']);
+  const archive = path.join(root, 'demo.tar');
+  step(['save', ref, '-o', archive]);
+  step(['load', '-i', archive, '--root', path.join(root, 'offline'), '--tag', 'localhost/demo:offline']);
+  step(['run', '--rm', '--root', path.join(root, 'offline'), '--pull', 'never', 'localhost/demo:offline']);
+  step(['verify']);
+  step(['system', 'df']);
 } finally {
   await reg.stop();
 }

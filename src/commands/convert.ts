@@ -30,7 +30,7 @@ export default class Convert extends BaseCommand {
     const settings = await this.loadSettings(flags);
     const { convert, parsePlatform } = await import('../index.js');
     const { plainProgress } = await import('../ui/progress.js');
-    const progress = plainProgress(flags.quiet || this.jsonEnabled());
+    const progress = plainProgress(flags.quiet || this.jsonEnabled(), undefined, 'copied');
     const out = await convert(args.source, args.destination, settings, {
       ...(flags.compress ? { compress: flags.compress as 'gzip' } : {}),
       ...(flags.platform ? { platform: parsePlatform(flags.platform) } : {}),

@@ -28,7 +28,7 @@ export default class Load extends BaseCommand {
     const { plainProgress } = await import('../ui/progress.js');
     const file = flags.input ?? args.dir;
     if (!file && process.stdin.isTTY) throw new TsociError('INVALID_ARGUMENT', 'no archive given and stdin is a terminal', { hint: 'tsoci load -i FILE, or pipe one in' });
-    const progress = plainProgress(flags.quiet || this.jsonEnabled());
+    const progress = plainProgress(flags.quiet || this.jsonEnabled(), undefined, 'loaded');
     const out = await load(file ? { file } : { stream: process.stdin }, settings, {
       ...(flags.tag ? { tag: flags.tag } : {}),
       ...(flags.platform ? { platform: parsePlatform(flags.platform) } : {}),

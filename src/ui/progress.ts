@@ -12,12 +12,12 @@ export interface CopyProgress {
 }
 
 /** Plain lines, or nothing with `quiet`. */
-export function plainProgress(quiet: boolean, write: (s: string) => void = (s) => process.stderr.write(s)): CopyProgress {
+export function plainProgress(quiet: boolean, write: (s: string) => void = (s) => process.stderr.write(s), done = 'pull complete'): CopyProgress {
   return {
     onEvent(e) {
       if (quiet) return;
       if (e.type === 'resolved') write(`${e.manifest.digest}: resolved, ${e.blobs.length} blobs, ${humanSize(e.blobs.reduce((n, b) => n + b.desc.size, 0))}\n`);
-      if (e.type === 'blob-done') write(`${shortDigest(e.desc.digest)}: ${e.result === 'exists' ? 'already exists' : 'pull complete'} (${e.kind}, ${humanSize(e.desc.size)})\n`);
+      if (e.type === 'blob-done') write(`${shortDigest(e.desc.digest)}: ${e.result === 'exists' ? 'already exists' : done} (${e.kind}, ${humanSize(e.desc.size)})\n`);
     },
     run: (work) => work,
   };
