@@ -2,10 +2,6 @@
 // Start-up matters for a container tool: `tsoci --version`, `pull`, `run` and `bundle` (the lean fast path) answer without
 // loading the CLI framework; everything else, and anything the fast path does not handle, goes to oclif.
 const argv = process.argv.slice(2);
-// undici parses HTTP with llhttp compiled to WebAssembly. V8 re-compiles it in the background with its optimizing
-// tier, and a process that is done waits ~70 ms at exit for that to finish; the baseline tier parses headers as
-// fast for what tsoci does (measured: a 500 MB pull takes the same time either way).
-(await import('node:v8')).setFlagsFromString('--liftoff-only');
 let code;
 if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v' || argv[0] === 'version')) {
   const { readFileSync } = await import('node:fs');

@@ -12,7 +12,6 @@ import type { StoredImage } from '../layout/image.js';
 import type { LayoutStore } from '../layout/store.js';
 import { layerCompression } from '../oci/media-types.js';
 import { isMountPoint, mountAt, overlayMount, unmountAt } from '../overlay/mount.js';
-import { applyBlob } from '../overlay/apply-in-worker.js';
 import { type LayerRef, type SnapshotEvent, Snapshotter } from '../overlay/snapshots.js';
 import { type Overrides, toRuntimeSpec } from './convert.js';
 import type { Spec } from './spec.js';
@@ -51,6 +50,7 @@ async function flatten(store: LayoutStore, layers: LayerRef[], rootfs: string, o
   for (const l of layers) {
     const compression = layerCompression(l.blob.mediaType);
     if (!compression) throw new TsociError('UNSUPPORTED_MEDIA_TYPE', `layer ${l.blob.digest} has media type ${l.blob.mediaType}, which tsoci cannot extract`);
+    const { applyBlob } = await import('../overlay/apply-in-worker.js');
     await applyBlob({ blob: store.blobPath(l.blob.digest), compression, diffId: l.diffId, target: rootfs, format: 'flat', ...(onWarn ? { onWarn } : {}) });
   }
 }

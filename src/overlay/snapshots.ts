@@ -21,7 +21,6 @@ import { chainIds } from '../oci/chain.js';
 import { type Digest, digestHex } from '../oci/digest.js';
 import { layerCompression } from '../oci/media-types.js';
 import type { Descriptor } from '../oci/types.js';
-import { applyBlob } from './apply-in-worker.js';
 import { cleanComponents } from './resolve.js';
 
 /** One layer of an image as the snapshotter needs it: the blob to read and the diff ID to verify. */
@@ -172,6 +171,7 @@ export class Snapshotter {
     let src: LayerInput | undefined;
     try {
       src = await input(layer.blob, index);
+      const { applyBlob } = await import('./apply-in-worker.js'); // worker_threads and zlib only when extracting
       const entries = await applyBlob({
         blob: typeof src === 'string' ? src : src.stream,
         compression,

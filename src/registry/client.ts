@@ -2,6 +2,7 @@
 // registries), TLS trust (system CAs + /etc/docker/certs.d/<host>), proxies from the environment, authentication,
 // manual redirects that never carry Authorization to another host, retries with backoff, and errors with codes.
 
+import './wasm-tier.js';
 import { readFileSync, readdirSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';

@@ -90,7 +90,7 @@ function baseName(input: string | undefined): string {
 
 /**
  * Opens `input` (a tar file, a directory holding an OCI layout, or a stream such as stdin) and lists its images.
- * `stagingDir` is used only for streams and compressed archives. `select` (a name or tag) keeps one image.
+ * `stagingDir` is used only for streams and compressed archives; `platform` picks from multi-platform layouts.
  */
 export async function openArchive(input: { file: string } | { stream: Readable }, opts: { stagingDir: string; what?: string; platform?: Platform }): Promise<OpenedArchive> {
   const what = opts.what ?? ('file' in input ? input.file : 'stdin');

@@ -141,9 +141,8 @@ export async function convertImage(src: Transport, dst: Transport, registrySourc
       const want = src.ref ? archiveName(src.ref, 'image') : undefined;
       const matches = src.ref ? archive.images.filter((i) => i.names.includes(want!) || i.source.name.endsWith(`:${src.ref}`)) : archive.images;
       if (matches.length !== 1) {
-        throw new TsociError('INVALID_ARGUMENT', src.ref ? `${src.path} has no image named ${src.ref}` : `${src.path} holds ${archive.images.length} images`, {
-          hint: src.ref ? undefined : `name one: ${src.kind === 'oci-dir' ? 'oci' : src.kind}:${src.path}:REF`,
-        } as { hint: string });
+        if (src.ref) throw new TsociError('INVALID_ARGUMENT', `${src.path} has no image named ${src.ref}`);
+        throw new TsociError('INVALID_ARGUMENT', `${src.path} holds ${archive.images.length} images`, { hint: `name one: ${src.kind === 'oci-dir' ? 'oci' : src.kind}:${src.path}:REF` });
       }
       source = matches[0]!.source;
       names = matches[0]!.names;
