@@ -1,9 +1,9 @@
-// Applies a layer blob to a directory with the work split over threads: this thread reads the blob, decompresses
-// it (zlib runs in the thread pool) and hashes the tar stream for the diff ID, while a worker thread parses the tar
-// and does the file system work (extract-worker.ts). Decompressed chunks are transferred, not copied, and at most
+// Applies a layer blob to a directory with the work split over threads: this thread reads the blob and
+// decompresses it (zlib runs in the thread pool), while a worker thread hashes the tar stream for the diff ID,
+// parses it and does the file system work (extract-worker.ts). (The hash moved to the worker: on a streaming
+// pull this thread already hashes the compressed bytes for the blob's digest.) Decompressed chunks are transferred, not copied, and at most
 // a few MiB are in flight.
 
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
@@ -44,22 +44,21 @@ export async function applyBlob(o: ApplyBlobOptions): Promise<number> {
   const w = startWorker({ target: o.target, format: o.format });
   let inFlight = 0;
   let resume: (() => void) | undefined;
-  const result = new Promise<number>((resolve, reject) => {
-    w.on('message', (m: { op: string; id?: number; rel?: string; bytes?: number; entries?: number; code?: string; message?: string; hint?: string; msg?: string }) => {
+  const result = new Promise<{ entries: number; digest: string }>((resolve, reject) => {
+    w.on('message', (m: { op: string; id?: number; rel?: string; bytes?: number; entries?: number; digest?: string; code?: string; message?: string; hint?: string; msg?: string }) => {
       if (m.op === 'ack') {
         inFlight -= m.bytes!;
         if (inFlight < MAX_IN_FLIGHT / 2) resume?.();
       } else if (m.op === 'lower') {
         void (o.lowerLookup ? o.lowerLookup(m.rel!) : Promise.resolve(undefined)).then((p) => w.postMessage({ op: 'lower', id: m.id, path: p }));
       } else if (m.op === 'warn') o.onWarn?.(m.msg!);
-      else if (m.op === 'done') resolve(m.entries!);
+      else if (m.op === 'done') resolve({ entries: m.entries!, digest: m.digest! });
       else if (m.op === 'error') reject(new TsociError((m.code as never) ?? 'INTERNAL', m.message ?? 'extraction failed', m.hint ? { hint: m.hint } : {}));
     });
     w.on('error', reject);
     w.on('exit', (code) => reject(new TsociError('INTERNAL', `layer extraction stopped (exit ${code})`)));
   });
   result.catch(() => {});
-  const hash = createHash('sha256');
   let failed: unknown;
   result.catch((e: unknown) => (failed = e));
   try {
@@ -71,7 +70,6 @@ export async function applyBlob(o: ApplyBlobOptions): Promise<number> {
     src.pipe(dec);
     for await (const chunk of dec as AsyncIterable<Buffer>) {
       if (failed) break;
-      hash.update(chunk);
       // Transfer the chunk's memory when it owns it whole; copy otherwise (pooled or shared buffers).
       const owned = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && !(chunk.buffer instanceof SharedArrayBuffer);
       const buf = owned ? (chunk.buffer as ArrayBuffer) : new Uint8Array(chunk).buffer;
@@ -81,9 +79,8 @@ export async function applyBlob(o: ApplyBlobOptions): Promise<number> {
       resume = undefined;
     }
     if (!failed) w.postMessage({ op: 'end' });
-    const entries = await result;
-    const got = `sha256:${hash.digest('hex')}`;
-    if (got !== o.diffId) throw new TsociError('DIGEST_MISMATCH', `layer ${o.diffId}: its uncompressed content has digest ${got}`);
+    const { entries, digest } = await result;
+    if (digest !== o.diffId) throw new TsociError('DIGEST_MISMATCH', `layer ${o.diffId}: its uncompressed content has digest ${digest}`);
     return entries;
   } catch (e) {
     await w.terminate();

@@ -1,9 +1,11 @@
-// Worker thread: applies one layer's uncompressed tar stream to a directory (extract.ts). The parent reads,
-// decompresses and hashes the blob, and sends the tar bytes here as {op:'data', buf} (transferred), then
+// Worker thread: applies one layer's uncompressed tar stream to a directory (extract.ts) and hashes it for the
+// diff ID (every byte, the padding after the end-of-archive marker too). The parent reads and decompresses the
+// blob, and sends the tar bytes here as {op:'data', buf} (transferred), then
 // {op:'end'}; every chunk is acknowledged {op:'ack', bytes} once consumed, which is the parent's backpressure.
 // Lower-layer lookups go up as {op:'lower', id, rel} and come back as {op:'lower', id, path}.
-// workerData: { target, format }. Ends with {op:'done', entries} or {op:'error', code, message, hint}.
+// workerData: { target, format }. Ends with {op:'done', entries, digest} or {op:'error', code, message, hint}.
 
+import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { type LayerFormat, applyLayer } from './extract.js';
 
@@ -11,6 +13,7 @@ const data = workerData as { target: string; format: LayerFormat };
 const lookups = new Map<number, (p: string | undefined) => void>();
 let nextLookup = 0;
 const chunks: Buffer[] = [];
+const hash = createHash('sha256');
 let ended = false;
 let wake: (() => void) | undefined;
 
@@ -29,6 +32,7 @@ async function* tarStream(): AsyncGenerator<Buffer> {
   for (;;) {
     const c = chunks.shift();
     if (c) {
+      hash.update(c);
       yield c;
       parentPort!.postMessage({ op: 'ack', bytes: c.length });
       continue;
@@ -52,7 +56,7 @@ try {
   const res = await applyLayer(data.target, src, { format: data.format, lowerLookup, onWarn: (msg) => parentPort!.postMessage({ op: 'warn', msg }) });
   // Drain what follows the end-of-archive marker, so the parent's stream completes.
   for await (const _ of src) void _;
-  parentPort!.postMessage({ op: 'done', entries: res.entries });
+  parentPort!.postMessage({ op: 'done', entries: res.entries, digest: `sha256:${hash.digest('hex')}` });
 } catch (e) {
   const err = e as { code?: string; message?: string; hint?: string };
   parentPort!.postMessage({ op: 'error', code: err.code, message: err.message, hint: err.hint });
