@@ -192,6 +192,29 @@ describe('tsoci load', () => {
     assert.deepEqual(mb.RepoTags, ['localhost/back:1']);
   });
 
+  it("reads docker 25's layout: an OCI layout inside, manifest.json naming blobs/sha256/ paths", async () => {
+    const config = Buffer.from(JSON.stringify(img.config));
+    const hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    const blobs = [{ name: `blobs/sha256/${hex(config)}`, data: config }, ...img.layerTars.map((t) => ({ name: `blobs/sha256/${hex(t)}`, data: t }))];
+    const oci = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${hex(config)}`, size: config.length }, layers: img.layerTars.map((t) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: `sha256:${hex(t)}`, size: t.length })) };
+    const manifestBytes = Buffer.from(JSON.stringify(oci));
+    const f = file('docker25.tar');
+    writeFileSync(
+      f,
+      await tarOf([
+        { name: 'oci-layout', data: '{"imageLayoutVersion":"1.0.0"}' },
+        ...blobs,
+        { name: `blobs/sha256/${hex(manifestBytes)}`, data: manifestBytes },
+        { name: 'index.json', data: JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: oci.mediaType, digest: `sha256:${hex(manifestBytes)}`, size: manifestBytes.length, annotations: { 'io.containerd.image.name': 'docker.io/library/d25:1', 'org.opencontainers.image.ref.name': '1' } }] }) },
+        { name: 'manifest.json', data: JSON.stringify([{ Config: `blobs/sha256/${hex(config)}`, RepoTags: ['d25:1'], Layers: blobs.slice(1).map((b) => b.name) }]) },
+      ]),
+    );
+    const r = newRoot();
+    assert.match(await ok(r, ['load', '-i', f]), /^Loaded image: docker\.io\/library\/d25:1$/m);
+    assert.deepEqual(JSON.parse(await ok(r, ['inspect', 'd25:1'])).config.rootfs.diff_ids, img.diffIds);
+    assert.match(await ok(r, ['verify']), /no problems/);
+  });
+
   it('reads stdin and gzip-compressed archives; --tag names the image', async () => {
     const gz = file('app.tar.gz');
     writeFileSync(gz, gzipSync(await dockerArchive()));
