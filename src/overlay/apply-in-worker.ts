@@ -50,7 +50,8 @@ export async function applyBlob(o: ApplyBlobOptions): Promise<number> {
         inFlight -= m.bytes!;
         if (inFlight < MAX_IN_FLIGHT / 2) resume?.();
       } else if (m.op === 'lower') {
-        void (o.lowerLookup ? o.lowerLookup(m.rel!) : Promise.resolve(undefined)).then((p) => w.postMessage({ op: 'lower', id: m.id, path: p }));
+        // A lookup fails when a lower layer's extraction failed: then this one fails with it (never unhandled).
+        (o.lowerLookup ? o.lowerLookup(m.rel!) : Promise.resolve(undefined)).then((p) => w.postMessage({ op: 'lower', id: m.id, path: p }), reject);
       } else if (m.op === 'warn') o.onWarn?.(m.msg!);
       else if (m.op === 'done') resolve({ entries: m.entries!, digest: m.digest! });
       else if (m.op === 'error') reject(new TsociError((m.code as never) ?? 'INTERNAL', m.message ?? 'extraction failed', m.hint ? { hint: m.hint } : {}));

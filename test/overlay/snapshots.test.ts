@@ -151,3 +151,28 @@ describe('snapshot extraction', () => {
     assert.deepEqual(events.sort(), [0, 1, 1]);
   });
 });
+
+describe('extraction failures', () => {
+  it('a lower-layer lookup that fails (a lower extraction failed) fails this extraction, not the process', { timeout: 20_000 }, async () => {
+    const { applyBlob } = await import('../../src/overlay/apply-in-worker.js');
+    // A hardlink to a file of a lower layer makes the worker ask for that layer.
+    const layer = await tarLayer([{ name: 'big.bin', content: Buffer.alloc(3 << 20, 7) }, { name: 'link', type: 'link', linkname: 'etc/motd' }]);
+    const blob = path.join(tmp, 'lookup-layer.tar');
+    writeFileSync(blob, layer);
+    const target = path.join(tmp, 'lookup-target');
+    mkdirSync(target);
+    let unhandled: unknown;
+    const onUnhandled = (e: unknown) => (unhandled = e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      await assert.rejects(
+        applyBlob({ blob, compression: 'none', diffId: sha256(layer), target, format: 'overlay', lowerLookup: () => Promise.reject(new Error('the lower layer failed')) }),
+        /the lower layer failed/,
+      );
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(unhandled, undefined);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});

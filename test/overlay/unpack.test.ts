@@ -111,7 +111,7 @@ describe('streaming unpack', () => {
     const last = img.blobs[3]!;
     proxy.fault = (req) => (req.url.endsWith(`/blobs/${last.digest}`) ? { kind: 'corrupt-at', byte: last.size - 10 } : undefined);
     const r = await cli(root, ['pull', '--unpack', ref('unpack/app')]);
-    assert.equal(r.code, 125);
+    assert.equal(r.code, 125, r.stderr);
     assert.match(r.stderr.trim().split('\n').at(-1)!, /\[DIGEST_MISMATCH\]$/);
     assert.ok(!blobs(root).includes(last.digest.slice(7)));
     assert.ok(!snapshotDirs(root).includes(chain(img.diffIds)));
@@ -124,7 +124,7 @@ describe('streaming unpack', () => {
     const root = newRoot();
     const dir = path.join(tmp, `b-${n++}`);
     const r = await cli(root, ['bundle', ref('unpack/lying'), dir]);
-    assert.equal(r.code, 125);
+    assert.equal(r.code, 125, r.stderr);
     assert.match(r.stderr.trim().split('\n').at(-1)!, /uncompressed content has digest .*\[DIGEST_MISMATCH\]$/);
     assert.ok(!blobs(root).includes(img.blobs[3]!.digest.slice(7)), 'the layer blob was not stored');
     assert.equal(snapshotDirs(root).filter((d) => !d.startsWith('new-')).length, 2, 'the two good layers are kept');
