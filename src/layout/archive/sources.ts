@@ -11,14 +11,14 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TsociError } from '../../errors.js';
-import { type Digest, sha256 } from '../../oci/digest.js';
+import { type Digest, Verifier, sha256 } from '../../oci/digest.js';
 import { MediaType, isIndex, layerCompression } from '../../oci/media-types.js';
 import { hostPlatform, selectManifest } from '../../oci/platform.js';
 import { type Descriptor, type ImageConfig, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, type Platform, parseImageConfig, parseManifestOrIndex } from '../../oci/types.js';
 import { decompressor } from '../../overlay/decompress.js';
 import { parseReference } from '../../registry/reference.js';
 import type { ByteSource, ImageSource } from '../source.js';
-import { type Member, type TarFiles, indexTarFile, isGzipFile, memberKey, stageTarStream } from './tar-file.js';
+import { type Member, type TarFiles, indexTarFile, isGzipFile, memberKey, readMember, stageTarStream } from './tar-file.js';
 
 export type ArchiveFormat = 'docker-archive' | 'oci-archive' | 'oci-dir';
 
@@ -57,14 +57,7 @@ async function dirFiles(dir: string): Promise<TarFiles> {
   }
   return {
     members,
-    async read(name, max) {
-      const m = members.get(name);
-      if (!m) throw invalid(dir, `the layout has no ${name}`);
-      if (m.size > max) throw new TsociError('MANIFEST_TOO_LARGE', `${dir}: ${name} is ${m.size} bytes, over the ${max}-byte limit`);
-      const chunks: Buffer[] = [];
-      for await (const c of m.open()) chunks.push(c as Buffer);
-      return Buffer.concat(chunks);
-    },
+    read: (name, max) => readMember(members.get(name), name, max, dir),
     close: async () => {},
   };
 }
@@ -307,10 +300,12 @@ async function layoutImages(files: TarFiles, what: string, base: string, platfor
 
 async function readVerified(m: Member, d: Descriptor, what: string, max = MAX_MANIFEST_BYTES): Promise<Buffer> {
   if (d.size > max || m.size > max) throw new TsociError('MANIFEST_TOO_LARGE', `${what}: ${d.digest} is over the ${max}-byte limit`);
+  const v = new Verifier(d.digest, d.size, `${what}: blob ${d.digest}`);
   const chunks: Buffer[] = [];
-  for await (const c of m.open()) chunks.push(c as Buffer);
-  const b = Buffer.concat(chunks);
-  if (b.length !== d.size) throw new TsociError('SIZE_MISMATCH', `${what}: blob ${d.digest} has ${b.length} bytes, its descriptor says ${d.size}`);
-  if (sha256(b) !== d.digest) throw new TsociError('DIGEST_MISMATCH', `${what}: blob ${d.digest} has digest ${sha256(b)}`);
-  return b;
+  for await (const c of m.open()) {
+    v.update(c as Buffer);
+    chunks.push(c as Buffer);
+  }
+  v.check();
+  return Buffer.concat(chunks);
 }

@@ -38,6 +38,15 @@ function invalid(what: string, msg: string): TsociError {
   return new TsociError('ARCHIVE_INVALID', `${what}: ${msg}`);
 }
 
+/** A small member read whole: refused when missing or over `max` bytes (what `TarFiles.read` does). */
+export async function readMember(m: Member | undefined, name: string, max: number, what: string): Promise<Buffer> {
+  if (!m) throw invalid(what, `it has no ${name}`);
+  if (m.size > max) throw new TsociError('MANIFEST_TOO_LARGE', `${what}: ${name} is ${m.size} bytes, over the ${max}-byte limit`);
+  const chunks: Buffer[] = [];
+  for await (const c of m.open()) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
 function parseOctal(b: Buffer): number {
   // Base-256 (GNU) for sizes above 8 GiB.
   if (b[0]! & 0x80) {
@@ -72,13 +81,8 @@ class Members implements TarFiles {
     this.members.set(key, m);
   }
 
-  async read(name: string, max: number): Promise<Buffer> {
-    const m = this.members.get(name);
-    if (!m) throw invalid(this.what, `the archive has no ${name}`);
-    if (m.size > max) throw new TsociError('MANIFEST_TOO_LARGE', `${this.what}: ${name} is ${m.size} bytes, over the ${max}-byte limit`);
-    const chunks: Buffer[] = [];
-    for await (const c of m.open()) chunks.push(c as Buffer);
-    return Buffer.concat(chunks);
+  read(name: string, max: number): Promise<Buffer> {
+    return readMember(this.members.get(name), name, max, this.what);
   }
 
   close(): Promise<void> {
