@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -80,6 +80,29 @@ describe('streaming unpack', () => {
     assert.equal(proxy.requests.length, 0);
     assert.equal(readFileSync(path.join(dir, 'rootfs', 'data', 'link'), 'utf8'), 'streamed\n');
     await ok(root, ['unbundle', dir]);
+  });
+
+  it('extracts a layer while it is still downloading (one pass, not pull then extract)', async () => {
+    const root = newRoot();
+    const last = img.blobs[3]!;
+    // The payload layer arrives over about two seconds.
+    proxy.fault = (req) => (req.url.endsWith(`/blobs/${last.digest}`) ? { kind: 'slow', bytesPerSecond: 1_000_000 } : undefined);
+    const pulling = cli(root, ['pull', '--unpack', ref('unpack/app')]);
+    let done = false;
+    void pulling.finally(() => (done = true));
+    let seenEarly = false;
+    while (!done && !seenEarly) {
+      const blobStored = existsSync(path.join(root, 'image', 'blobs', 'sha256', last.digest.slice(7)));
+      const extracting = snapshotDirs(root)
+        .filter((d) => d.startsWith('new-'))
+        .some((d) => (statSync(path.join(root, 'snapshots', d, 'fs', 'data', 'payload.bin'), { throwIfNoEntry: false })?.size ?? 0) > 0);
+      seenEarly = extracting && !blobStored;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const r = await pulling;
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(seenEarly, 'payload.bin was being written before its blob was stored');
+    assert.ok(readFileSync(path.join(root, 'snapshots', chain(img.diffIds), 'fs', 'data', 'payload.bin')).equals(payload));
   });
 
   it('a cold bundle streams too; layers already stored are read from the store', async () => {
