@@ -5,22 +5,22 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { type CliResult, tsoci, tsociWithRss } from '../helpers/cli.js';
-import { type BuiltImage, buildImage, randomFileEntry } from '../helpers/images.js';
+import { type Blob, type BuiltImage, buildImage } from '../helpers/images.js';
+import { useFaultRig } from '../helpers/fault-rig.js';
 import { type FaultProxy, startProxy } from '../helpers/proxy.js';
-import { type Registry, pushImage, startRegistry } from '../helpers/registry.js';
+import { startRegistry } from '../helpers/registry.js';
 
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'tsoci-hostile-'));
-let reg: Registry;
+const rig = useFaultRig('tsoci-hostile-', 'hostile/app', (r) => ({ proxy, img, big } = r));
+const tmp = rig.tmp;
 let proxy: FaultProxy;
 let img: BuiltImage;
-let big: { digest: string; size: number; data: Buffer };
+let big: Blob;
 let n = 0;
 
 const root = () => path.join(tmp, `root-${n++}`);
@@ -50,23 +50,6 @@ function blobsHeld(r: string): string[] {
   return readdirSync(path.join(r, 'image', 'blobs', 'sha256'));
 }
 
-before(async () => {
-  reg = await startRegistry();
-  img = await buildImage({ layers: [[randomFileEntry('big.bin', 3 * 1024 * 1024)], [{ name: 'small.txt', content: 'small' }]] });
-  big = img.blobs[1]!;
-  await pushImage(reg, 'hostile/app', 'v1', img);
-  proxy = await startProxy(reg.url);
-});
-
-afterEach(() => {
-  proxy.fault = () => undefined;
-});
-
-after(async () => {
-  await proxy.close();
-  await reg.stop();
-  rmSync(tmp, { recursive: true, force: true });
-});
 
 describe('network faults', () => {
   const transient: [string, (bytes: number) => import('../helpers/proxy.js').Fault, number][] = [

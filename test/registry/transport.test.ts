@@ -3,44 +3,28 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { appendFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { loadSettings, pull } from '../../src/index.js';
 import { tsoci } from '../helpers/cli.js';
-import { type BuiltImage, buildImage, randomFileEntry } from '../helpers/images.js';
+import { type Blob, type BuiltImage } from '../helpers/images.js';
+import { useFaultRig } from '../helpers/fault-rig.js';
 import { type FaultProxy, startProxy } from '../helpers/proxy.js';
 import { type Registry, freePort, pushImage, startRegistry } from '../helpers/registry.js';
 
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'tsoci-transport-'));
+const rig = useFaultRig('tsoci-transport-', 'net/app', (r) => ({ reg, proxy, img, big } = r));
+const tmp = rig.tmp;
 let reg: Registry;
 let proxy: FaultProxy;
 let img: BuiltImage;
-let big: { digest: string; size: number; data: Buffer };
+let big: Blob;
 let n = 0;
 
 const root = () => path.join(tmp, `root-${n++}`);
 const blobPath = (r: string, d: string) => path.join(r, 'image', 'blobs', 'sha256', d.slice(7));
 const isBigBlob = (url: string) => url.includes(`/blobs/${big.digest}`);
 
-before(async () => {
-  reg = await startRegistry();
-  img = await buildImage({ layers: [[randomFileEntry('big.bin', 3 * 1024 * 1024)], [{ name: 'small.txt', content: 'small' }]] });
-  big = img.blobs[1]!;
-  await pushImage(reg, 'net/app', 'v1', img);
-  proxy = await startProxy(reg.url);
-});
-
-afterEach(() => {
-  proxy.fault = () => undefined;
-});
-
-after(async () => {
-  await proxy.close();
-  await reg.stop();
-  rmSync(tmp, { recursive: true, force: true });
-});
 
 describe('blob transfer', () => {
   it('resumes an interrupted download with a Range request and verifies the whole blob', async () => {
