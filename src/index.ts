@@ -162,14 +162,14 @@ export async function removeImages(references: string[], settings: Settings, opt
   const names = references.map(localName);
   for (const name of names) if (!(await findRef(store, name))) throw new TsociError('REF_NOT_FOUND', `image ${name} is not in the store`, { hint: 'see tsoci images' });
   if (!opts.force) {
-    const { containerRecords, imageUses } = await import('./maintenance/usage.js');
+    const { containerRecords, imageUses, madeFrom } = await import('./maintenance/usage.js');
     const images = await imageUses(store, settings.root);
     const containers = await containerRecords(settings.root);
     for (const name of names) {
       for (const img of images.filter((i) => i.refs.includes(name))) {
         // Other names that stay keep the image.
         if (img.refs.some((r) => r !== name && !names.includes(r))) continue;
-        const user = containers.find((c) => c.imageDigest === img.manifest || (!c.imageDigest && c.image === name));
+        const user = containers.find((c) => madeFrom(c, img));
         if (user) {
           throw new TsociError('IMAGE_IN_USE', `image ${name} is used by container ${user.name} (${user.id.slice(0, 12)})`, {
             hint: `remove the container first (tsoci rm ${user.name}), or force with tsoci rmi -f ${name}`,

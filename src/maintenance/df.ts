@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { LayoutStore } from '../layout/store.js';
 import { Snapshotter } from '../overlay/snapshots.js';
 import { bundleStateDir } from '../bundle/bundle.js';
-import { bundleUses, containerRecords, diskUsage, imageUses, snapshotsInUse } from './usage.js';
+import { bundleUses, containerRecords, diskUsage, imageUses, madeFrom, snapshotsInUse } from './usage.js';
 
 export interface UsageLine {
   type: 'Images' | 'Snapshots' | 'Containers' | 'Partial downloads';
@@ -23,16 +23,11 @@ export async function diskUsageReport(root: string, store: LayoutStore, isRunnin
   const names = new Set(images.flatMap((i) => i.refs));
 
   // Images: the blobs in the store; those of images no container was made from are reclaimable.
-  const usedManifests = new Set(containers.map((c) => c.imageDigest).filter(Boolean));
+  const used = images.filter((img) => containers.some((c) => madeFrom(c, img)));
   const blobSize = new Map<string, number>();
   const pinned = new Set<string>();
-  for (const img of images) {
-    const used = usedManifests.has(img.manifest) || containers.some((c) => img.refs.includes(c.image));
-    for (const b of img.blobs) {
-      blobSize.set(b.digest, b.size);
-      if (used) pinned.add(b.digest);
-    }
-  }
+  for (const img of images) for (const b of img.blobs) blobSize.set(b.digest, b.size);
+  for (const img of used) for (const b of img.blobs) pinned.add(b.digest);
   let storeBytes = 0;
   const blobsDir = path.join(store.layoutDir, 'blobs');
   for (const alg of await readdir(blobsDir).catch(() => [] as string[])) {
@@ -44,7 +39,7 @@ export async function diskUsageReport(root: string, store: LayoutStore, isRunnin
   }
   let pinnedBytes = 0;
   for (const d of pinned) pinnedBytes += blobSize.get(d) ?? 0;
-  const activeImages = [...names].filter((n) => containers.some((c) => c.image === n || images.some((i) => i.refs.includes(n) && i.manifest === c.imageDigest))).length;
+  const activeImages = new Set(used.flatMap((img) => img.refs)).size;
 
   // Snapshots: those no image and no live bundle uses are reclaimable.
   const inUse = await snapshotsInUse(images, bundles);

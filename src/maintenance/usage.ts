@@ -99,6 +99,11 @@ export async function bundleUses(root: string): Promise<BundleUse[]> {
   return out;
 }
 
+/** Whether container `c` was made from `img`: by manifest digest, or by name for records older than that field. */
+export function madeFrom(c: ContainerRecord, img: ImageUse): boolean {
+  return c.imageDigest ? c.imageDigest === img.manifest : img.refs.includes(c.image);
+}
+
 /** Container records (ROOT/containers/<id>/record.json). */
 export async function containerRecords(root: string): Promise<ContainerRecord[]> {
   const { Containers } = await import('../runtime/containers.js');
