@@ -9,7 +9,7 @@ import path from 'node:path';
 import { buildImage, busyboxEntries } from '../test/helpers/images.js';
 import { pushImage, startRegistry } from '../test/helpers/registry.js';
 
-const bin = path.resolve(import.meta.dirname, '../bin/run.js');
+const bin = path.resolve(import.meta.dirname, '../bin/run.cjs');
 const root = process.env.TSOCI_ROOT || mkdtempSync(path.join(os.tmpdir(), 'tsoci-demo-'));
 
 function step(args: string[]): void {

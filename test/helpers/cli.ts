@@ -1,10 +1,10 @@
-// Runs the built CLI (bin/run.js) as a user would, capturing output and exit code.
+// Runs the built CLI (bin/run.cjs) as a user would, capturing output and exit code.
 
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/run.js');
+export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/run.cjs');
 
 export interface CliResult {
   code: number;

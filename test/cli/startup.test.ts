@@ -1,0 +1,70 @@
+// The fast path's start-up: bin/run.cjs loads dist/cli-bundle/fast.cjs with the V8 code cache the build made,
+// without oclif; a cache V8 rejects is replaced and changes nothing else.
+
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { BIN } from '../helpers/cli.js';
+
+const top = path.resolve(path.dirname(BIN), '..');
+// A copy of the installed files (bin, dist/cli-bundle, package.json; no node_modules: the fast path needs none).
+const copy = mkdtempSync(path.join(os.tmpdir(), 'tsoci-startup-'));
+after(() => rmSync(copy, { recursive: true, force: true }));
+cpSync(path.join(top, 'bin'), path.join(copy, 'bin'), { recursive: true });
+cpSync(path.join(top, 'dist', 'cli-bundle'), path.join(copy, 'dist', 'cli-bundle'), { recursive: true });
+cpSync(path.join(top, 'package.json'), path.join(copy, 'package.json'));
+const bundleDir = path.join(copy, 'dist', 'cli-bundle');
+const cacheFile = () => {
+  const id = /^\/\/ tsoci-build ([0-9a-f]+)\n/.exec(readFileSync(path.join(bundleDir, 'fast.cjs'), 'utf8'))?.[1];
+  assert.ok(id, 'fast.cjs starts with its build ID');
+  return path.join(bundleDir, `fast-${id}.v8cache`);
+};
+
+/** The copy's CLI, with a preload that reports at exit whether any module of @oclif/core was loaded. */
+function runCopy(args: string[]): { code: number; stderr: string } {
+  const probe = path.join(copy, 'probe.cjs');
+  writeFileSync(probe, `process.on('exit', () => process.stderr.write('OCLIF_LOADED=' + Object.keys(require.cache).some((k) => k.includes('@oclif')) + '\\n'));`);
+  const r = spawnSync(process.execPath, ['--require', probe, path.join(copy, 'bin', 'run.cjs'), ...args], { encoding: 'utf8', env: { ...process.env, DEBUG: '' } });
+  return { code: r.status ?? -1, stderr: r.stderr };
+}
+
+describe('start-up of the fast path', () => {
+  const args = ['pull', '--root', path.join(copy, 'root'), 'Not/A Valid:Reference'];
+
+  it('answers pull without loading oclif, from the code cache the build made', () => {
+    const before = statSync(cacheFile());
+    const res = runCopy(args);
+    assert.equal(res.code, 125, res.stderr);
+    assert.match(res.stderr, /invalid reference/i);
+    assert.match(res.stderr, /OCLIF_LOADED=false/);
+    // V8 accepted the cache: it was not written again.
+    const afterRun = statSync(cacheFile());
+    assert.equal(afterRun.mtimeMs, before.mtimeMs);
+    assert.equal(afterRun.size, before.size);
+  });
+
+  it('a cache V8 rejects is replaced, and the command does the same', () => {
+    const good = readFileSync(cacheFile());
+    writeFileSync(cacheFile(), Buffer.alloc(good.length, 7));
+    const first = runCopy(args);
+    assert.equal(first.code, 125, first.stderr);
+    const replaced = readFileSync(cacheFile());
+    assert.notDeepEqual(replaced, Buffer.alloc(good.length, 7), 'the rejected cache was replaced');
+    const second = runCopy(args);
+    assert.equal(second.stderr, first.stderr);
+    assert.deepEqual(readFileSync(cacheFile()), replaced, 'the replacement is accepted (not written again)');
+    // No temp files are left beside it.
+    assert.deepEqual(readdirSync(bundleDir).filter((f) => f.endsWith('.tmp')), []);
+  });
+
+  it('a missing cache is made on first use', () => {
+    rmSync(cacheFile());
+    const r = runCopy(args);
+    assert.equal(r.code, 125, r.stderr);
+    assert.ok(statSync(cacheFile()).size > 10_000);
+  });
+});
+
