@@ -18,8 +18,8 @@ export async function main(argv: string[]): Promise<number | undefined> {
   if (!parsed || parsed.positionals.length < cmd.positionals) return undefined;
   const { flags, positionals } = parsed;
   try {
-    // All three take store locks: start the lock helper while the rest loads.
-    (await import('./layout/lock.js')).prewarmLocks();
+    // All three take store locks (and run and bundle mount): start the perl helper while the rest loads.
+    (await import('./sys/helper.js')).prewarmHelper();
     const { loadSettings } = await import('./settings.js');
     const { bundleAction, pullAction, runAction } = await import('./ui/run-action.js');
     const settings = await loadSettings({

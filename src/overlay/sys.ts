@@ -1,9 +1,12 @@
-// The system calls Node lacks (mknod, setxattr, mount, umount), done through the standard tools; one place to
-// swap for a native module. Synchronous variants are for the extraction workers.
+// The system calls Node lacks (mknod, setxattr, mount, umount): mount and umount through the process's perl
+// helper (src/sys/helper.ts), the others through the standard tools; one place to swap for a native module.
+// Synchronous variants are for the extraction workers.
 
 import { execFile, execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { TsociError } from '../errors.js';
+import { field, helperMounts, request } from '../sys/helper.js';
 
 const run = promisify(execFile);
 
@@ -34,8 +37,17 @@ export function lsetxattrSync(p: string, name: string, value: Buffer): void {
   }
 }
 
-/** Mounts `source` of `type` on `target` with `options`, running mount(8) in `cwd` (for relative lowerdirs). */
+const MNT_DETACH = 2;
+
+/** Mounts `source` of `type` on `target` with `options`, from `cwd` (for relative lowerdirs). */
 export async function mount(type: string, source: string, target: string, options: string[], cwd?: string): Promise<void> {
+  if (helperMounts) {
+    const data = options.join(',');
+    await request('M', [field(cwd), field(type), field(source), field(path.resolve(target)), field(data)]).done.catch((e: Error) => {
+      throw new TsociError('INTERNAL', `mount of ${type} on ${target} failed: ${e.message}`);
+    });
+    return;
+  }
   try {
     await run('mount', ['-t', type, '-o', options.join(','), '--', source, target], cwd ? { cwd } : {});
   } catch (e) {
@@ -43,7 +55,14 @@ export async function mount(type: string, source: string, target: string, option
   }
 }
 
+/** Unmounts `target`; `lazy` detaches it now and lets the kernel finish when it is no longer busy. */
 export async function umount(target: string, opts: { lazy?: boolean } = {}): Promise<void> {
+  if (helperMounts) {
+    await request('N', [String(opts.lazy ? MNT_DETACH : 0), field(path.resolve(target))]).done.catch((e: Error) => {
+      throw new TsociError('INTERNAL', `umount of ${target} failed: ${e.message}`);
+    });
+    return;
+  }
   try {
     await run('umount', [...(opts.lazy ? ['-l'] : []), '--', target]);
   } catch (e) {
