@@ -1,7 +1,7 @@
 // Where tsoci keeps its store and what the user configured: --root / TSOCI_ROOT, the config file
 // (ROOT/config.json, else ~/.config/tsoci/config.json) and TSOCI_INSECURE_REGISTRIES.
 
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TsociError, errnoCode } from './errors.js';
@@ -40,7 +40,7 @@ function userConfigFile(): string {
 async function readConfig(file: string): Promise<ConfigFile | undefined> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = readFileSync(file, 'utf8');
   } catch (e) {
     if (errnoCode(e) === 'ENOENT') return undefined;
     throw e;

@@ -1,9 +1,10 @@
 // Runtime bundles: DIR/config.json plus DIR/rootfs, an overlay of the image's snapshots (upper and work dirs in
 // ROOT/bundles/<id>, so DIR holds only the bundle), or a flattened copy where overlay cannot be mounted.
+// Directories and records are made and removed synchronously: an asynchronous fs call costs a thread-pool round
+// trip, and making and removing a bundle is mostly such calls (`tsoci run` pays for every one).
 
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rm, rmdir } from 'node:fs/promises';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
 import path from 'node:path';
 import { TsociError } from '../errors.js';
 import { writeFileAtomic } from '../layout/atomic.js';
@@ -86,10 +87,10 @@ async function buildBundle(root: string, store: LayoutStore, img: StoredImage, b
   if (existsSync(path.join(bdir, 'config.json')) || isMountPoint(rootfs)) {
     throw new TsociError('INVALID_ARGUMENT', `${bdir} already holds a bundle`, { hint: `remove it first: tsoci unbundle ${bdir}` });
   }
-  await mkdir(bdir, { recursive: true, mode: 0o700 });
-  await mkdir(rootfs, { recursive: true, mode: 0o755 });
+  mkdirSync(bdir, { recursive: true, mode: 0o700 });
+  mkdirSync(rootfs, { recursive: true, mode: 0o755 });
   // The state dir exists from here on, so a crash at any later point is recognised as a half-made bundle.
-  await mkdir(stateDir, { recursive: true });
+  mkdirSync(stateDir, { recursive: true });
   await writeFileAtomic(path.join(stateDir, 'dir'), bdir + '\n');
   const layers = layerRefs(img);
   let mode: 'overlay' | 'copy' = opts.copy ? 'copy' : 'overlay';
@@ -98,18 +99,18 @@ async function buildBundle(root: string, store: LayoutStore, img: StoredImage, b
     if (mode === 'overlay') {
       const snaps = await new Snapshotter(root).ensure(layers, (d) => store.blobPath(d.digest), { ...(opts.onEvent ? { onEvent: opts.onEvent } : {}), ...(opts.onWarn ? { onWarn: opts.onWarn } : {}) });
       snapshots = snaps.map((s) => s.id);
-      await mkdir(path.join(stateDir, 'upper'), { recursive: true, mode: 0o755 });
-      await mkdir(path.join(stateDir, 'work'), { recursive: true });
+      mkdirSync(path.join(stateDir, 'upper'), { recursive: true, mode: 0o755 });
+      mkdirSync(path.join(stateDir, 'work'), { recursive: true });
       const lowers = snaps.length ? snaps.map((s) => s.dir).reverse() : [path.join(stateDir, 'empty')];
-      if (!snaps.length) await mkdir(lowers[0]!, { recursive: true });
+      if (!snaps.length) mkdirSync(lowers[0]!, { recursive: true });
       try {
         await mountAt(overlayMount(lowers, { upper: path.join(stateDir, 'upper'), work: path.join(stateDir, 'work') }), rootfs);
       } catch (e) {
         opts.onWarn?.(`overlay mount failed (${(e as Error).message}); making a flattened copy instead`);
         mode = 'copy';
         snapshots = undefined;
-        await rm(path.join(stateDir, 'upper'), { recursive: true, force: true });
-        await rm(path.join(stateDir, 'work'), { recursive: true, force: true });
+        rmSync(path.join(stateDir, 'upper'), { recursive: true, force: true });
+        rmSync(path.join(stateDir, 'work'), { recursive: true, force: true });
       }
     }
     if (mode === 'copy') {
@@ -139,7 +140,10 @@ async function destroyLocked(root: string, bdir: string): Promise<void> {
   if (!existsSync(stateDir) && !existsSync(path.join(bdir, 'config.json'))) {
     throw new TsociError('INVALID_ARGUMENT', `${bdir} is not a bundle made by tsoci`);
   }
-  const rec = await readFile(path.join(stateDir, 'bundle.json'), 'utf8').then((t) => JSON.parse(t) as { dir: string }).catch(() => undefined);
+  let rec: { dir: string } | undefined;
+  try {
+    rec = JSON.parse(readFileSync(path.join(stateDir, 'bundle.json'), 'utf8')) as { dir: string };
+  } catch {}
   if (rec && rec.dir !== bdir) throw new TsociError('INTERNAL', `[internal] bundle record ${stateDir} names ${rec.dir}`);
   await removeBundleFiles(root, bdir);
 }
@@ -150,8 +154,10 @@ async function removeBundleFiles(root: string, bdir: string): Promise<void> {
   await unmountAt(rootfs);
   // Never remove through a mount: that would delete inside the overlay.
   if (isMountPoint(rootfs)) throw new TsociError('INTERNAL', `${rootfs} is still mounted`, { hint: `unmount it by hand: umount ${rootfs}` });
-  await rm(rootfs, { recursive: true, force: true });
-  await rm(path.join(bdir, 'config.json'), { force: true });
-  await rm(bundleStateDir(root, bdir), { recursive: true, force: true });
-  if ((await readdir(bdir).catch(() => ['x'])).length === 0) await rmdir(bdir).catch(() => {});
+  rmSync(rootfs, { recursive: true, force: true });
+  rmSync(path.join(bdir, 'config.json'), { force: true });
+  rmSync(bundleStateDir(root, bdir), { recursive: true, force: true });
+  try {
+    if (readdirSync(bdir).length === 0) rmdirSync(bdir);
+  } catch {}
 }

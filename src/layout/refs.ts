@@ -1,7 +1,7 @@
 // index.json of the store: one descriptor per reference, named by org.opencontainers.image.ref.name.
 // Every update is a read-modify-write under the store's `index` lock, written atomically.
 
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { TsociError } from '../errors.js';
 import { MediaType } from '../oci/media-types.js';
@@ -23,7 +23,7 @@ function indexFile(store: LayoutStore): string {
 
 export async function readIndex(store: LayoutStore): Promise<Index> {
   try {
-    const doc = JSON.parse(await readFile(indexFile(store), 'utf8')) as Index;
+    const doc = JSON.parse(readFileSync(indexFile(store), 'utf8')) as Index;
     if (!Array.isArray(doc.manifests)) throw new Error('manifests is not an array');
     return doc;
   } catch (e) {

@@ -3,8 +3,8 @@
 // blobs/<alg>/<hex> only once size and digest match. Readers never see a partial blob.
 
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rename, stat, truncate, unlink } from 'node:fs/promises';
+import { createReadStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdir, rename, stat, truncate, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { TsociError, errnoCode, isRetryable, isTsociError } from '../errors.js';
@@ -57,17 +57,22 @@ export class LayoutStore {
     this.locksDir = path.join(root, 'locks');
   }
 
-  /** Creates the layout's skeleton (oci-layout, index.json, blobs/sha256) if it is missing. */
+  /**
+   * Creates the layout's skeleton (oci-layout, index.json, blobs/sha256) if it is missing. Synchronous checks:
+   * every command opens the store, and an asynchronous fs call costs a thread-pool round trip.
+   */
   async init(): Promise<void> {
-    await mkdir(path.join(this.layoutDir, 'blobs', 'sha256'), { recursive: true });
-    await mkdir(this.ingestDir, { recursive: true });
-    await mkdir(this.locksDir, { recursive: true });
     const layoutFile = path.join(this.layoutDir, 'oci-layout');
-    if (!(await exists(layoutFile))) await writeFileAtomic(layoutFile, '{"imageLayoutVersion":"1.0.0"}');
     const indexFile = path.join(this.layoutDir, 'index.json');
-    if (!(await exists(indexFile))) {
+    const blobs = path.join(this.layoutDir, 'blobs', 'sha256');
+    if ([layoutFile, indexFile, blobs, this.ingestDir, this.locksDir].every((p) => existsSync(p))) return;
+    mkdirSync(blobs, { recursive: true });
+    mkdirSync(this.ingestDir, { recursive: true });
+    mkdirSync(this.locksDir, { recursive: true });
+    if (!existsSync(layoutFile)) await writeFileAtomic(layoutFile, '{"imageLayoutVersion":"1.0.0"}');
+    if (!existsSync(indexFile)) {
       await withLock(this.lockFile('index'), async () => {
-        if (!(await exists(indexFile))) {
+        if (!existsSync(indexFile)) {
           await writeFileAtomic(indexFile, JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] }));
         }
       });
@@ -99,7 +104,7 @@ export class LayoutStore {
   async readBytes(desc: Pick<Descriptor, 'digest' | 'size'>, max: number): Promise<Buffer> {
     if (desc.size > max) throw new TsociError('MANIFEST_TOO_LARGE', `blob ${desc.digest} is ${desc.size} bytes, more than the ${max} allowed`);
     try {
-      return await readFile(this.blobPath(desc.digest));
+      return readFileSync(this.blobPath(desc.digest));
     } catch (e) {
       if (errnoCode(e) === 'ENOENT') throw new TsociError('BLOB_UNKNOWN', `blob ${desc.digest} is not in the store`, { hint: 'pull the image again' });
       throw e;

@@ -7,7 +7,7 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { lstatSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
@@ -115,7 +115,9 @@ export class Snapshotter {
   async get(chainId: Digest): Promise<Snapshot | undefined> {
     const d = this.snapshotDir(chainId);
     try {
-      const [cid] = await Promise.all([readFile(path.join(d, 'chainid'), 'utf8'), stat(path.join(d, 'committed'))]);
+      // Synchronous: two tiny reads per layer on every bundle; a thread-pool round trip each would cost more.
+      const cid = readFileSync(path.join(d, 'chainid'), 'utf8');
+      statSync(path.join(d, 'committed'));
       if (cid.trim() !== chainId) throw new TsociError('INTERNAL', `snapshot ${d} belongs to ${cid.trim()}, not ${chainId}`, { hint: 'run tsoci verify --repair' });
       return { chainId, id: this.idFor(chainId), dir: path.join(d, 'fs') };
     } catch (e) {
@@ -130,7 +132,7 @@ export class Snapshotter {
    */
   async ensure(layers: LayerRef[], input: (d: Descriptor, index: number) => LayerInput | Promise<LayerInput>, opts: EnsureOptions = {}): Promise<Snapshot[]> {
     const cids = chainIds(layers.map((l) => l.diffId));
-    await mkdir(this.dir, { recursive: true });
+    mkdirSync(this.dir, { recursive: true });
     const limit = pLimit(Math.max(1, opts.jobs ?? availableParallelism()));
     const done: Promise<Snapshot>[] = [];
     let failure: { e: unknown } | undefined;

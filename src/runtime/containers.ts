@@ -1,10 +1,10 @@
 // Containers: records under ROOT/containers/<id> (record.json, the bundle, the log), created, run, signalled,
 // listed and removed, with runc's state as the truth about what runs. Records survive a crash of tsoci and
-// are reconciled with `runc state` whenever they are read.
+// are reconciled with `runc state` whenever they are read. Records are small: read and written synchronously
+// (an asynchronous fs call costs a thread-pool round trip, and `tsoci run` is mostly such calls).
 
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { TsociError, isTsociError } from '../errors.js';
 import { writeFileAtomic } from '../layout/atomic.js';
@@ -37,6 +37,22 @@ export interface ContainerInfo extends ContainerRecord {
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
+function readOrEmpty(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function readdirOrEmpty(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
 export class Containers {
   readonly dir: string;
 
@@ -62,7 +78,7 @@ export class Containers {
 
   async read(id: string): Promise<ContainerRecord | undefined> {
     try {
-      return JSON.parse(await readFile(path.join(this.containerDir(id), 'record.json'), 'utf8')) as ContainerRecord;
+      return JSON.parse(readFileSync(path.join(this.containerDir(id), 'record.json'), 'utf8')) as ContainerRecord;
     } catch {
       return undefined;
     }
@@ -75,7 +91,7 @@ export class Containers {
   /** Records of every container, oldest first. */
   async records(): Promise<ContainerRecord[]> {
     const out: ContainerRecord[] = [];
-    for (const id of await readdir(this.dir).catch(() => [] as string[])) {
+    for (const id of readdirOrEmpty(this.dir)) {
       if (id.startsWith('.')) continue;
       const r = await this.read(id);
       if (r) out.push(r);
@@ -105,20 +121,20 @@ export class Containers {
     }
     const id = randomBytes(32).toString('hex');
     const name = fields.name ?? `tsoci-${id.slice(0, 12)}`;
-    await mkdir(path.join(this.dir, '.names'), { recursive: true });
+    mkdirSync(path.join(this.dir, '.names'), { recursive: true });
     for (let attempt = 0; ; attempt++) {
       try {
-        await writeFile(this.nameFile(name), id, { flag: 'wx' });
+        writeFileSync(this.nameFile(name), id, { flag: 'wx' });
         break;
       } catch (e) {
         if ((e as { code?: string }).code !== 'EEXIST' || attempt > 0) throw new TsociError('INVALID_ARGUMENT', `the container name "${name}" is already in use`, { hint: `remove it first (tsoci rm ${name}) or choose another --name` });
-        const holder = (await readFile(this.nameFile(name), 'utf8').catch(() => '')).trim();
+        const holder = readOrEmpty(this.nameFile(name)).trim();
         if (holder && (await this.read(holder))) throw new TsociError('INVALID_ARGUMENT', `the container name "${name}" is already in use`, { hint: `remove it first (tsoci rm ${name}) or choose another --name` });
-        await rm(this.nameFile(name), { force: true });
+        rmSync(this.nameFile(name), { force: true });
       }
     }
     const rec: ContainerRecord = { ...fields, id, name, created: new Date().toISOString() };
-    await mkdir(this.containerDir(id), { recursive: true, mode: 0o700 });
+    mkdirSync(this.containerDir(id), { recursive: true, mode: 0o700 });
     await this.write(rec);
     return rec;
   }
@@ -155,7 +171,7 @@ export class Containers {
         if (!isTsociError(e, 'INVALID_ARGUMENT')) throw e;
       });
     }
-    await rm(this.containerDir(rec.id), { recursive: true, force: true });
-    if ((await readFile(this.nameFile(rec.name), 'utf8').catch(() => '')).trim() === rec.id) await rm(this.nameFile(rec.name), { force: true });
+    rmSync(this.containerDir(rec.id), { recursive: true, force: true });
+    if (readOrEmpty(this.nameFile(rec.name)).trim() === rec.id) rmSync(this.nameFile(rec.name), { force: true });
   }
 }
