@@ -40,7 +40,7 @@ try {
       const n = name === 'big' ? BIG_RUNS : RUNS;
       for (let i = 0; i < n; i++) {
         const d = mkdtempSync(path.join(work, 'run-'));
-        row.ours.push(await timed(process.execPath, [BIN, 'pull', '-q', '--root', path.join(d, 'tsoci'), `${reg.host}/bench/${name}:latest`]));
+        row.ours.push(await timed(BIN, ['pull', '-q', '--root', path.join(d, 'tsoci'), `${reg.host}/bench/${name}:latest`]));
         row.peer.push(await timed('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${reg.host}/bench/${name}:latest`, `oci:${path.join(d, 'skopeo')}:latest`]));
         rmSync(d, { recursive: true, force: true });
       }
@@ -84,7 +84,7 @@ async function benchBundle(out: Row[]): Promise<void> {
     const n = name === 'big' ? BIG_RUNS : RUNS;
     const root = path.join(work, `bundle-root-${name}`);
     const ref = `127.0.0.1:5000/${name}:latest`;
-    execFileSync(process.execPath, [BIN, 'pull', '-q', '--root', root, ref], { stdio: 'ignore' });
+    execFileSync(BIN, ['pull', '-q', '--root', root, ref], { stdio: 'ignore' });
     const layout = path.join(work, `oci-${name}`);
     cpSync(path.join(ANCHORS, 'oci', name), layout, { recursive: true });
     const first: Row = { what: `bundle ${name}, first (extraction included)`, ours: [], peer: [], peerName: 'umoci unpack' };
@@ -92,10 +92,10 @@ async function benchBundle(out: Row[]): Promise<void> {
     for (let i = 0; i < n; i++) {
       rmSync(path.join(root, 'snapshots'), { recursive: true, force: true });
       const dir = path.join(work, `b-${name}-${i}`);
-      first.ours.push(await timed(process.execPath, [BIN, 'bundle', '--root', root, ref, dir]));
-      execFileSync(process.execPath, [BIN, 'unbundle', '--root', root, dir]);
-      second.ours.push(await timed(process.execPath, [BIN, 'bundle', '--root', root, ref, dir]));
-      execFileSync(process.execPath, [BIN, 'unbundle', '--root', root, dir]);
+      first.ours.push(await timed(BIN, ['bundle', '--root', root, ref, dir]));
+      execFileSync(BIN, ['unbundle', '--root', root, dir]);
+      second.ours.push(await timed(BIN, ['bundle', '--root', root, ref, dir]));
+      execFileSync(BIN, ['unbundle', '--root', root, dir]);
       const udir = path.join(work, `u-${name}-${i}`);
       const peer = await timed('umoci', ['unpack', '--image', `${layout}:latest`, udir]);
       first.peer.push(peer);
@@ -138,20 +138,20 @@ function apt822Mirror(): string | undefined {
  */
 async function benchRun(out: Row[], ref: string): Promise<void> {
   const root = path.join(work, 'run-root');
-  execFileSync(process.execPath, [BIN, 'pull', '-q', '--root', root, ref], { stdio: 'ignore' });
+  execFileSync(BIN, ['pull', '-q', '--root', root, ref], { stdio: 'ignore' });
   const bundleDir = path.join(work, 'run-bundle');
-  execFileSync(process.execPath, [BIN, 'bundle', '--root', root, ref, bundleDir, 'true'], { stdio: 'ignore' });
-  execFileSync(process.execPath, [BIN, 'run', '--rm', '--root', root, ref, 'true'], { stdio: 'ignore' });
+  execFileSync(BIN, ['bundle', '--root', root, ref, bundleDir, 'true'], { stdio: 'ignore' });
+  execFileSync(BIN, ['run', '--rm', '--root', root, ref, 'true'], { stdio: 'ignore' });
   const row: Row = { what: 'run --rm tiny true (extracted)', ours: [], peer: [], peerName: 'runc run (bundle ready)' };
   const ver: Row = { what: 'tsoci --version', ours: [], peer: [], peerName: 'node -e 0' };
   const n = Math.max(RUNS, 10);
   for (let i = 0; i < n; i++) {
-    row.ours.push(await timed(process.execPath, [BIN, 'run', '--rm', '--root', root, ref, 'true']));
+    row.ours.push(await timed(BIN, ['run', '--rm', '--root', root, ref, 'true']));
     row.peer.push(await timed('runc', ['run', '--bundle', bundleDir, `bench-${process.pid}-${i}`]));
-    ver.ours.push(await timed(process.execPath, [BIN, '--version']));
+    ver.ours.push(await timed(BIN, ['--version']));
     ver.peer.push(await timed(process.execPath, ['-e', '0']));
   }
-  execFileSync(process.execPath, [BIN, 'unbundle', '--root', root, bundleDir], { stdio: 'ignore' });
+  execFileSync(BIN, ['unbundle', '--root', root, bundleDir], { stdio: 'ignore' });
   out.push(row, ver);
   const o = median(row.ours.map((s) => s.ms)) - median(row.peer.map((s) => s.ms));
   libRows.push(`| run --rm overhead over runc run | ${o.toFixed(0)} ms |`);
@@ -173,11 +173,11 @@ async function benchArchive(out: Row[]): Promise<void> {
   for (let i = 0; i < BIG_RUNS; i++) {
     const root = path.join(work, `archive-root-${i}`);
     const layout = path.join(work, `archive-oci-${i}`);
-    load.ours.push(await timed(process.execPath, [BIN, 'load', '-q', '-i', archive, '--root', root]));
+    load.ours.push(await timed(BIN, ['load', '-q', '-i', archive, '--root', root]));
     load.peer.push(await timed('skopeo', ['--insecure-policy', 'copy', '-q', `docker-archive:${archive}`, `oci:${layout}:latest`]));
     const ours = path.join(work, `saved-${i}.tar`);
     const theirs = path.join(work, `skopeo-saved-${i}.tar`);
-    save.ours.push(await timed(process.execPath, [BIN, 'save', 'bench/big:latest', '-o', ours, '--root', root]));
+    save.ours.push(await timed(BIN, ['save', 'bench/big:latest', '-o', ours, '--root', root]));
     save.peer.push(await timed('skopeo', ['--insecure-policy', 'copy', '-q', `oci:${layout}:latest`, `docker-archive:${theirs}:bench/big:latest`]));
     for (const p of [root, layout, ours, theirs]) rmSync(p, { recursive: true, force: true });
   }
@@ -203,10 +203,10 @@ async function benchCold(out: Row[]): Promise<void> {
     for (let i = 0; i < n; i++) {
       const root = path.join(work, `cold-root-${name}-${i}`);
       const dir = path.join(work, `cold-b-${name}-${i}`);
-      const ours = await timed(process.execPath, [BIN, 'bundle', '--root', root, ref, dir]);
+      const ours = await timed(BIN, ['bundle', '--root', root, ref, dir]);
       peers.ours.push(ours);
       curl.ours.push(ours);
-      execFileSync(process.execPath, [BIN, 'unbundle', '--root', root, dir]);
+      execFileSync(BIN, ['unbundle', '--root', root, dir]);
       rmSync(root, { recursive: true, force: true });
       const layout = path.join(work, `cold-oci-${name}-${i}`);
       const udir = path.join(work, `cold-u-${name}-${i}`);

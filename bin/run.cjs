@@ -3,6 +3,12 @@
 // Start-up matters for a container tool: `tsoci --version`, `pull`, `run` and `bundle` (the lean fast path) answer without
 // loading the CLI framework; everything else, and anything the fast path does not handle, goes to oclif.
 // CommonJS on purpose: an ES module entry costs ~15 ms more (Node's ESM loader starts up for it).
+// bin/tsoci hands NODE_EXTRA_CA_CERTS over under another name (Node 20 would parse the CA store at start-up for
+// it): put it back, for the registry client and for whatever tsoci runs.
+if (process.env.TSOCI_NODE_EXTRA_CA_CERTS !== undefined) {
+  process.env.NODE_EXTRA_CA_CERTS = process.env.TSOCI_NODE_EXTRA_CA_CERTS;
+  delete process.env.TSOCI_NODE_EXTRA_CA_CERTS;
+}
 const { readFileSync, renameSync, writeFileSync } = require('node:fs');
 const path = require('node:path');
 

@@ -9,12 +9,12 @@ import path from 'node:path';
 import { buildImage, busyboxEntries } from '../test/helpers/images.js';
 import { pushImage, startRegistry } from '../test/helpers/registry.js';
 
-const bin = path.resolve(import.meta.dirname, '../bin/run.cjs');
+const bin = path.resolve(import.meta.dirname, '../bin/tsoci');
 const root = process.env.TSOCI_ROOT || mkdtempSync(path.join(os.tmpdir(), 'tsoci-demo-'));
 
 function step(args: string[]): void {
   process.stdout.write(`\n$ tsoci ${args.join(' ')}\n`);
-  const r = spawnSync(process.execPath, [bin, ...args], { stdio: 'inherit', env: { ...process.env, TSOCI_ROOT: root } });
+  const r = spawnSync(bin, args, { stdio: 'inherit', env: { ...process.env, TSOCI_ROOT: root } });
   if (r.status !== 0) {
     process.stderr.write(`demo step failed with exit code ${r.status}\n`);
     process.exit(r.status ?? 1);

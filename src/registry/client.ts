@@ -66,6 +66,10 @@ function retryAfterMs(v: string | undefined): number | undefined {
 }
 
 let systemCAs: string[] | undefined;
+/**
+ * Node's bundled roots, the distribution's CA bundle, and the file NODE_EXTRA_CA_CERTS names. Node itself drops
+ * the last when a CA list is given (and bin/tsoci keeps Node from parsing it at start-up), so it is read here.
+ */
 function loadSystemCAs(): string[] {
   if (!systemCAs) {
     systemCAs = [...rootCertificates];
@@ -75,6 +79,15 @@ function loadSystemCAs(): string[] {
         break;
       } catch {
         /* not on this distribution */
+      }
+    }
+    const extra = process.env.NODE_EXTRA_CA_CERTS;
+    if (extra) {
+      try {
+        systemCAs.push(readFileSync(extra, 'utf8'));
+      } catch (e) {
+        // What Node says of a file it cannot load.
+        process.emitWarning(`Ignoring extra certs from \`${extra}\`, load failed: ${(e as Error).message}`);
       }
     }
   }

@@ -2,7 +2,7 @@
 // without oclif; a cache V8 rejects is replaced and changes nothing else.
 
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -58,6 +58,18 @@ describe('start-up of the fast path', () => {
     assert.deepEqual(readFileSync(cacheFile()), replaced, 'the replacement is accepted (not written again)');
     // No temp files are left beside it.
     assert.deepEqual(readdirSync(bundleDir).filter((f) => f.endsWith('.tmp')), []);
+  });
+
+  it('bin/tsoci works through a symlink (how npm installs it) and keeps the exit code', () => {
+    const link = path.join(copy, 'tsoci-link');
+    symlinkSync(path.join(copy, 'bin', 'tsoci'), link);
+    const v = spawnSync(link, ['--version'], { encoding: 'utf8' });
+    assert.equal(v.status, 0, v.stderr);
+    assert.match(v.stdout, /^tsoci\/\d+\.\d+\.\d+ linux-/);
+    const bad = spawnSync(link, args, { encoding: 'utf8', env: { ...process.env, NODE_EXTRA_CA_CERTS: '/nonexistent' } });
+    assert.equal(bad.status, 125);
+    // Node did not try to load the file at start-up (it would warn): the variable was handed over.
+    assert.doesNotMatch(bad.stderr, /Ignoring extra certs/);
   });
 
   it('a missing cache is made on first use', () => {

@@ -1,10 +1,10 @@
-// Runs the built CLI (bin/run.cjs) as a user would, capturing output and exit code.
+// Runs the built CLI (bin/tsoci) as a user would, capturing output and exit code.
 
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/run.cjs');
+export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/tsoci');
 
 export interface CliResult {
   code: number;
@@ -13,17 +13,17 @@ export interface CliResult {
 }
 
 export function tsoci(args: string[], opts: { env?: Record<string, string | undefined>; input?: string; cwd?: string } = {}): Promise<CliResult> {
-  return capture(process.execPath, [BIN, ...args], opts.env ?? {}, opts);
+  return capture(BIN, [...args], opts.env ?? {}, opts);
 }
 
-/** A shell command line (pipes into tsoci, e.g. `cat x.tar | node BIN load`), captured like tsoci(). */
+/** A shell command line (pipes into tsoci, e.g. `cat x.tar | BIN load`), captured like tsoci(). */
 export function sh(command: string, env: Record<string, string | undefined> = {}): Promise<CliResult> {
   return capture('sh', ['-c', command], env);
 }
 
 /** The CLI under GNU time: its result (time's own lines removed) and its peak RSS in MB. */
 export async function tsociWithRss(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult & { rssMb: number }> {
-  const r = await capture('/usr/bin/time', ['-f', 'RSS_KB=%M', process.execPath, BIN, ...args], env);
+  const r = await capture('/usr/bin/time', ['-f', 'RSS_KB=%M', BIN, ...args], env);
   const m = /RSS_KB=(\d+)\n?$/.exec(r.stderr);
   const stderr = r.stderr.replace(/RSS_KB=\d+\n?$/, '').replace(/^Command exited with non-zero status \d+\n/m, '');
   return { ...r, stderr, rssMb: m ? Number(m[1]) / 1024 : NaN };

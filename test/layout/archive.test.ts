@@ -219,7 +219,7 @@ describe('tsoci load', () => {
     const gz = file('app.tar.gz');
     writeFileSync(gz, gzipSync(await dockerArchive()));
     const r = newRoot();
-    const res = await sh(`cat ${gz} | ${process.execPath} ${BIN} load --tag localhost/piped:7`, { TSOCI_ROOT: r });
+    const res = await sh(`cat ${gz} | ${BIN} load --tag localhost/piped:7`, { TSOCI_ROOT: r });
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /^Loaded image: localhost\/piped:7$/m);
     assert.deepEqual(readdirSync(path.join(r, 'ingest')), [], 'the staging is gone');
@@ -292,7 +292,7 @@ describe('bad archives: one clear line, nothing stored', () => {
     const f = file('trunc.tar');
     writeFileSync(f, t);
     truncateSync(f, 700_000);
-    const res = await sh(`cat ${f} | ${process.execPath} ${BIN} load`, { TSOCI_ROOT: r });
+    const res = await sh(`cat ${f} | ${BIN} load`, { TSOCI_ROOT: r });
     assert.match(oneError(res, 'ARCHIVE_INVALID'), /truncated/);
     nothingStored(r);
   });

@@ -123,7 +123,7 @@ describe('concurrent processes on one root', () => {
     proxy.fault = (req) => (req.url.includes('/blobs/') ? { kind: 'stall' } : undefined);
     let child: ChildProcess | undefined;
     try {
-      child = spawn(process.execPath, [BIN, 'pull', refs[1]!], { env: { ...process.env, TSOCI_ROOT: root }, stdio: 'ignore' });
+      child = spawn(BIN, ['pull', refs[1]!], { env: { ...process.env, TSOCI_ROOT: root }, stdio: 'ignore' });
       // Holding the gc lock shared and the blobs' ingest locks, stalled.
       for (let i = 0; i < 200 && !proxy.requests.some((q) => q.url.includes('/blobs/')); i++) await new Promise((r) => setTimeout(r, 25));
       child.kill('SIGKILL');

@@ -25,7 +25,7 @@ let n = 0;
 const cli = (root: string, args: string[]) => tsoci(args, { env: { TSOCI_ROOT: root } });
 /** Starts `tsoci ARGS`, kills it with SIGKILL after `ms`, resolves once it is gone (true if it ended by itself). */
 async function killAfter(root: string, args: string[], ms: number): Promise<boolean> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, TSOCI_ROOT: root }, stdio: 'ignore' });
+  const child = spawn(BIN, [...args], { env: { ...process.env, TSOCI_ROOT: root }, stdio: 'ignore' });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const finished = await Promise.race([exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), ms))]);
   if (!finished) child.kill('SIGKILL');

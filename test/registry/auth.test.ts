@@ -91,11 +91,14 @@ for (const kind of ['htpasswd', 'token'] as const) {
       const { mkdirSync } = await import('node:fs');
       mkdirSync(binDir, { recursive: true });
       mkdirSync(e.DOCKER_CONFIG!, { recursive: true });
-      writeFileSync(helper, `#!/bin/sh\nread server\n[ "$1" = get ] && [ "$server" = "${reg().host}" ] && printf '{"ServerURL":"%s","Username":"${reg().user}","Secret":"${reg().password}"}' "$server" && exit 0\necho "credentials not found in native keychain"; exit 1\n`);
+      const seen = path.join(binDir, 'env-seen');
+      writeFileSync(helper, `#!/bin/sh\nprintf '%s|%s' "\${NODE_EXTRA_CA_CERTS-unset}" "\${TSOCI_NODE_EXTRA_CA_CERTS-unset}" > ${seen}\nread server\n[ "$1" = get ] && [ "$server" = "${reg().host}" ] && printf '{"ServerURL":"%s","Username":"${reg().user}","Secret":"${reg().password}"}' "$server" && exit 0\necho "credentials not found in native keychain"; exit 1\n`);
       chmodSync(helper, 0o755);
       writeFileSync(path.join(e.DOCKER_CONFIG!, 'config.json'), JSON.stringify({ credHelpers: { [reg().host]: 'tsocitest' } }));
-      const r = await tsoci(['pull', `${reg().host}/private/app:v1`], { env: { ...e, PATH: `${binDir}:${process.env.PATH}` } });
+      const r = await tsoci(['pull', `${reg().host}/private/app:v1`], { env: { ...e, PATH: `${binDir}:${process.env.PATH}`, NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt' } });
       assert.equal(r.code, 0, r.stderr);
+      // bin/tsoci hands NODE_EXTRA_CA_CERTS over past Node's start-up; what tsoci runs sees it as it was.
+      assert.equal(readFileSync(seen, 'utf8'), '/etc/ssl/certs/ca-certificates.crt|unset');
     });
   });
 }

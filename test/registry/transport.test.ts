@@ -275,6 +275,16 @@ describe('TLS', () => {
     assert.match(r.stderr, /TLS failure.*certs\.d.*ca\.crt.*TLS_ERROR/);
   });
 
+  it('trusts the CA file NODE_EXTRA_CA_CERTS names (Node drops it when a CA list is given: tsoci reads it)', async () => {
+    const port = tlsReg.host.split(':')[1];
+    const res = await tsoci(['pull', `${name}:${port}/tls/app:v1`, '--root', root()], { env: { NODE_EXTRA_CA_CERTS: path.join(tmp, 'tls', 'cert.pem') } });
+    assert.equal(res.code, 0, res.stderr);
+    const missing = await tsoci(['pull', `${name}:${port}/tls/app:v1`, '--root', root()], { env: { NODE_EXTRA_CA_CERTS: path.join(tmp, 'tls', 'no-such.pem') } });
+    assert.equal(missing.code, 125);
+    assert.match(missing.stderr, /Ignoring extra certs from `.*no-such\.pem`, load failed/);
+    assert.match(missing.stderr, /TLS failure/);
+  });
+
   it('trusts the CA in certs.d/<host>/ca.crt', async () => {
     const port = tlsReg.host.split(':')[1];
     const r = root();

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { tsoci } from '../helpers/cli.js';
+import { BIN, tsoci } from '../helpers/cli.js';
 import { buildImage, busyboxEntries } from '../helpers/images.js';
 import { type Registry, pushImage, startRegistry } from '../helpers/registry.js';
 
@@ -179,7 +179,7 @@ describe('detached containers', () => {
 
 describe('terminals, signals and crashes', () => {
   it('-t gives the container a terminal (through a pty of our own)', async () => {
-    const r = spawnSync('script', ['-qec', `${process.execPath} ${path.resolve('bin/run.cjs')} run --rm -t ${img} sh -c 'busybox tty'`, '/dev/null'], {
+    const r = spawnSync('script', ['-qec', `${BIN} run --rm -t ${img} sh -c 'busybox tty'`, '/dev/null'], {
       env: { ...process.env, TSOCI_ROOT: root },
       encoding: 'utf8',
       timeout: 30_000,
@@ -190,7 +190,7 @@ describe('terminals, signals and crashes', () => {
 
   it('forwards SIGINT to the container and still cleans up after --rm', async () => {
     const { spawn } = await import('node:child_process');
-    const child = spawn(process.execPath, [path.resolve('bin/run.cjs'), 'run', '--rm', img, 'sh', '-c', 'trap "echo caught INT; exit 7" INT; echo ready; while true; do sleep 0.1; done'], {
+    const child = spawn(BIN, ['run', '--rm', img, 'sh', '-c', 'trap "echo caught INT; exit 7" INT; echo ready; while true; do sleep 0.1; done'], {
       env: { ...process.env, TSOCI_ROOT: root },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -207,7 +207,7 @@ describe('terminals, signals and crashes', () => {
 
   it('a container whose tsoci was killed -9 is still listed, and rm -f cleans it up', async () => {
     const { spawn } = await import('node:child_process');
-    const child = spawn(process.execPath, [path.resolve('bin/run.cjs'), 'run', '--name', 'orphan', img, 'sh', '-c', 'echo ready; sleep 60'], {
+    const child = spawn(BIN, ['run', '--name', 'orphan', img, 'sh', '-c', 'echo ready; sleep 60'], {
       env: { ...process.env, TSOCI_ROOT: root },
       stdio: ['ignore', 'pipe', 'ignore'],
     });
