@@ -9,11 +9,11 @@ export interface Sample {
   rssMB: number;
 }
 
-/** Runs `cmd` under /usr/bin/time; throws when it fails. */
-export function timed(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Sample> {
+/** Runs `cmd` under /usr/bin/time (with `env` added to ours, or instead of it with `onlyEnv`); throws when it fails. */
+export function timed(cmd: string, args: string[], env: Record<string, string> = {}, onlyEnv = false): Promise<Sample> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn('/usr/bin/time', ['-f', 'TSOCI_BENCH_RSS %M', cmd, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('/usr/bin/time', ['-f', 'TSOCI_BENCH_RSS %M', cmd, ...args], { env: onlyEnv ? env : { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     child.on('close', (code) => {

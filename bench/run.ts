@@ -144,17 +144,32 @@ async function benchRun(out: Row[], ref: string): Promise<void> {
   execFileSync(BIN, ['run', '--rm', '--root', root, ref, 'true'], { stdio: 'ignore' });
   const row: Row = { what: 'run --rm tiny true (extracted)', ours: [], peer: [], peerName: 'runc run (bundle ready)' };
   const ver: Row = { what: 'tsoci --version', ours: [], peer: [], peerName: 'node -e 0' };
+  // For the record: what node alone costs here, and what run costs started as `node bin/run.cjs` (which pays for
+  // Node's start-up parse of the CA store when NODE_EXTRA_CA_CERTS is set; bin/tsoci does not).
+  const extraCa = process.env.NODE_EXTRA_CA_CERTS !== undefined;
+  const { NODE_EXTRA_CA_CERTS: _, ...plainEnv } = process.env;
+  const nodePlain: number[] = [];
+  const direct: number[] = [];
   const n = Math.max(RUNS, 10);
   for (let i = 0; i < n; i++) {
     row.ours.push(await timed(BIN, ['run', '--rm', '--root', root, ref, 'true']));
     row.peer.push(await timed('runc', ['run', '--bundle', bundleDir, `bench-${process.pid}-${i}`]));
     ver.ours.push(await timed(BIN, ['--version']));
     ver.peer.push(await timed(process.execPath, ['-e', '0']));
+    if (extraCa) {
+      nodePlain.push((await timed(process.execPath, ['-e', '0'], plainEnv as Record<string, string>, true)).ms);
+      direct.push((await timed(process.execPath, [path.join(path.dirname(BIN), 'run.cjs'), 'run', '--rm', '--root', root, ref, 'true'])).ms);
+    }
   }
   execFileSync(BIN, ['unbundle', '--root', root, bundleDir], { stdio: 'ignore' });
   out.push(row, ver);
-  const o = median(row.ours.map((s) => s.ms)) - median(row.peer.map((s) => s.ms));
+  const runc = median(row.peer.map((s) => s.ms));
+  const o = median(row.ours.map((s) => s.ms)) - runc;
   libRows.push(`| run --rm overhead over runc run | ${o.toFixed(0)} ms |`);
+  if (extraCa) {
+    libRows.push(`| node -e 0 without NODE_EXTRA_CA_CERTS (set here) | ${median(nodePlain).toFixed(0)} ms |`);
+    libRows.push(`| run --rm overhead over runc run, started as node bin/run.cjs | ${(median(direct) - runc).toFixed(0)} ms |`);
+  }
 }
 
 /**
