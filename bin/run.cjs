@@ -9,7 +9,7 @@ if (process.env.TSOCI_NODE_EXTRA_CA_CERTS !== undefined) {
   process.env.NODE_EXTRA_CA_CERTS = process.env.TSOCI_NODE_EXTRA_CA_CERTS;
   delete process.env.TSOCI_NODE_EXTRA_CA_CERTS;
 }
-const { readFileSync, renameSync, writeFileSync } = require('node:fs');
+const { readFileSync } = require('node:fs');
 const path = require('node:path');
 
 async function main(argv) {
@@ -22,33 +22,9 @@ async function main(argv) {
   return undefined;
 }
 
-/**
- * Loads dist/cli-bundle/fast.cjs (one CommonJS file) with the V8 code cache the build made for it, so that V8 neither
- * parses nor compiles it again. A cache V8 rejects (another Node version) is replaced, when the directory is ours
- * to write, for the next start; the module works the same without one.
- */
+/** The fast path: one CommonJS file, compiled from the code cache the build made for it (bin/load-cached.cjs). */
 function loadFastPath() {
-  const { Script } = require('node:vm');
-  const Module = require('node:module');
-  const file = path.join(__dirname, '../dist/cli-bundle/fast.cjs');
-  const source = readFileSync(file, 'utf8');
-  const buildId = /^\/\/ tsoci-build ([0-9a-f]+)\n/.exec(source)?.[1];
-  const cacheFile = buildId ? path.join(path.dirname(file), `fast-${buildId}.v8cache`) : undefined;
-  let cachedData;
-  try {
-    if (cacheFile) cachedData = readFileSync(cacheFile);
-  } catch {}
-  const script = new Script(Module.wrap(source), { filename: file, ...(cachedData ? { cachedData } : {}) });
-  const module = { exports: {} };
-  script.runInThisContext()(module.exports, Module.createRequire(file), module, file, path.dirname(file));
-  if (cacheFile && (!cachedData || script.cachedDataRejected)) {
-    try {
-      const tmp = `${cacheFile}.${process.pid}.tmp`;
-      writeFileSync(tmp, script.createCachedData());
-      renameSync(tmp, cacheFile);
-    } catch {}
-  }
-  return module.exports;
+  return require('./load-cached.cjs').loadCached(path.join(__dirname, '../dist/cli-bundle/fast.cjs'));
 }
 
 main(process.argv.slice(2)).then(

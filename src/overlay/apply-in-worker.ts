@@ -1,11 +1,17 @@
 // Applies a layer blob to a directory with the work split over threads: this thread reads the blob and
 // decompresses it (zlib runs in the thread pool), while a worker thread hashes the tar stream for the diff ID,
-// parses it and does the file system work (extract-worker.ts). (The hash moved to the worker: on a streaming
-// pull this thread already hashes the compressed bytes for the blob's digest.) Decompressed chunks are transferred, not copied, and at most
-// a few MiB are in flight.
+// parses it and does the file system work (extract-worker.ts). (The hash is in the worker: on a streaming pull
+// this thread already hashes the compressed bytes for the blob's digest.) Decompressed chunks are transferred,
+// not copied, and at most a few MiB per layer are in flight.
+//
+// The workers are a pool, one per CPU, each extracting several layers at once: a worker costs ~40 ms of CPU to
+// start and its own JIT warm-up, and five layers streaming in parallel on two cores gain nothing from five.
 
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { TsociError } from '../errors.js';
 import type { Digest } from '../oci/digest.js';
@@ -14,18 +20,100 @@ import { decompressor } from './decompress.js';
 import type { LayerFormat } from './extract.js';
 
 const MAX_IN_FLIGHT = 8 << 20;
+/** An idle worker is kept this long for the next layer, then stopped (it never keeps the process alive). */
+const IDLE_MS = 2000;
 
-/** Starts the extraction worker: the module next to this one (dist/, the bundle, or src/ under tsx). */
-function startWorker(workerData: unknown): Worker {
+/**
+ * Starts an extraction worker: in the bundle, extract-worker.cjs compiled from its code cache (by
+ * bin/load-cached.cjs); in dist/, the module next to this one; under tsx, the TypeScript source.
+ */
+function startWorker(): Worker {
   const self = import.meta.url;
   if (self.endsWith('.ts')) {
     // The sources run under tsx, whose loader a worker must register again.
     const url = new URL('./extract-worker.ts', self).href;
     const api = import.meta.resolve('tsx/esm/api');
-    return new Worker(`import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(url)}); });`, { eval: true, workerData });
+    return new Worker(`import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(url)}); });`, { eval: true });
   }
-  return new Worker(new URL('./extract-worker.js', self), { workerData });
+  const dir = path.dirname(fileURLToPath(self));
+  const bundled = path.join(dir, 'extract-worker.cjs');
+  const loader = path.resolve(dir, '../../bin/load-cached.cjs');
+  if (existsSync(bundled) && existsSync(loader)) {
+    return new Worker(`require(${JSON.stringify(loader)}).loadCached(${JSON.stringify(bundled)});`, { eval: true });
+  }
+  return new Worker(new URL('./extract-worker.js', self));
 }
+
+type Out =
+  | { op: 'ack'; job: number; bytes: number }
+  | { op: 'lower'; job: number; id: number; rel: string }
+  | { op: 'warn'; job: number; msg: string }
+  | { op: 'done'; job: number; entries: number; digest: string }
+  | { op: 'error'; job: number; code?: string; message?: string; hint?: string };
+
+/** What a job's owner hears from the worker. */
+interface JobSink {
+  message(m: Out): void;
+  /** The worker died: the job is over. */
+  lost(e: Error): void;
+}
+
+interface PoolWorker {
+  worker: Worker;
+  jobs: Map<number, JobSink>;
+  idle?: NodeJS.Timeout;
+}
+
+class ExtractPool {
+  private readonly workers: PoolWorker[] = [];
+  private nextJob = 0;
+
+  constructor(private readonly size: number) {}
+
+  /** A job on the least busy worker (a new one while there are fewer than `size`). */
+  open(sink: JobSink): { id: number; post(m: object, transfer?: ArrayBuffer[]): void; close(): void } {
+    const idle = this.workers.find((x) => x.jobs.size === 0);
+    const w = idle ?? (this.workers.length < this.size ? this.spawn() : this.workers.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a)));
+    const id = this.nextJob++;
+    if (w.idle) clearTimeout(w.idle);
+    w.idle = undefined;
+    w.jobs.set(id, sink);
+    w.worker.ref();
+    return {
+      id,
+      post: (m, transfer) => w.worker.postMessage(m, transfer ?? []),
+      close: () => {
+        if (!w.jobs.delete(id) || w.jobs.size) return;
+        w.worker.unref();
+        w.idle = setTimeout(() => this.retire(w), IDLE_MS);
+        w.idle.unref();
+      },
+    };
+  }
+
+  private spawn(): PoolWorker {
+    const pw: PoolWorker = { worker: startWorker(), jobs: new Map() };
+    pw.worker.on('message', (m: Out) => pw.jobs.get(m.job)?.message(m));
+    const fail = (e: Error) => {
+      this.retire(pw);
+      for (const sink of pw.jobs.values()) sink.lost(e);
+      pw.jobs.clear();
+    };
+    pw.worker.on('error', fail);
+    pw.worker.on('exit', (code) => fail(new TsociError('INTERNAL', `layer extraction stopped (worker exit ${code})`)));
+    this.workers.push(pw);
+    return pw;
+  }
+
+  private retire(pw: PoolWorker): void {
+    const i = this.workers.indexOf(pw);
+    if (i >= 0) this.workers.splice(i, 1);
+    if (pw.idle) clearTimeout(pw.idle);
+    if (!pw.jobs.size) void pw.worker.terminate();
+  }
+}
+
+let pool: ExtractPool | undefined;
 
 export interface ApplyBlobOptions {
   /** The blob file, or its bytes as a stream (streaming extraction while it downloads). */
@@ -41,27 +129,39 @@ export interface ApplyBlobOptions {
 
 /** Extracts the blob into `target`; resolves with the number of tar entries once the diff ID matched. */
 export async function applyBlob(o: ApplyBlobOptions): Promise<number> {
-  const w = startWorker({ target: o.target, format: o.format });
+  pool ??= new ExtractPool(Math.max(1, availableParallelism()));
   let inFlight = 0;
   let resume: (() => void) | undefined;
+  let job!: ReturnType<ExtractPool['open']>;
+  /** Settles when the worker is done with this job (its last message), whatever the outcome. */
   const result = new Promise<{ entries: number; digest: string }>((resolve, reject) => {
-    w.on('message', (m: { op: string; id?: number; rel?: string; bytes?: number; entries?: number; digest?: string; code?: string; message?: string; hint?: string; msg?: string }) => {
-      if (m.op === 'ack') {
-        inFlight -= m.bytes!;
-        if (inFlight < MAX_IN_FLIGHT / 2) resume?.();
-      } else if (m.op === 'lower') {
-        // A lookup fails when a lower layer's extraction failed: then this one fails with it (never unhandled).
-        (o.lowerLookup ? o.lowerLookup(m.rel!) : Promise.resolve(undefined)).then((p) => w.postMessage({ op: 'lower', id: m.id, path: p }), reject);
-      } else if (m.op === 'warn') o.onWarn?.(m.msg!);
-      else if (m.op === 'done') resolve({ entries: m.entries!, digest: m.digest! });
-      else if (m.op === 'error') reject(new TsociError((m.code as never) ?? 'INTERNAL', m.message ?? 'extraction failed', m.hint ? { hint: m.hint } : {}));
+    job = pool!.open({
+      message(m) {
+        if (m.op === 'ack') {
+          inFlight -= m.bytes;
+          if (inFlight < MAX_IN_FLIGHT / 2) resume?.();
+        } else if (m.op === 'lower') {
+          // A lookup fails when a lower layer's extraction failed: then this one fails with it (never unhandled).
+          (o.lowerLookup ? o.lowerLookup(m.rel) : Promise.resolve(undefined)).then(
+            (p) => job.post({ op: 'lower', job: job.id, id: m.id, path: p }),
+            (e: unknown) => {
+              failed ??= e;
+              job.post({ op: 'abort', job: job.id });
+            },
+          );
+        } else if (m.op === 'warn') o.onWarn?.(m.msg);
+        else if (m.op === 'done') resolve({ entries: m.entries, digest: m.digest });
+        else if (m.op === 'error') reject(new TsociError((m.code as never) ?? 'INTERNAL', m.message ?? 'extraction failed', m.hint ? { hint: m.hint } : {}));
+      },
+      lost: reject,
     });
-    w.on('error', reject);
-    w.on('exit', (code) => reject(new TsociError('INTERNAL', `layer extraction stopped (exit ${code})`)));
   });
-  result.catch(() => {});
   let failed: unknown;
-  result.catch((e: unknown) => (failed = e));
+  result.catch((e: unknown) => {
+    failed ??= e;
+    resume?.(); // no more acks will come
+  });
+  job.post({ op: 'start', job: job.id, target: o.target, format: o.format });
   try {
     const src = typeof o.blob === 'string' ? createReadStream(o.blob, { highWaterMark: 1 << 20 }) : o.blob;
     // A stream that failed before this extraction started reading will emit nothing more.
@@ -75,19 +175,24 @@ export async function applyBlob(o: ApplyBlobOptions): Promise<number> {
       const owned = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && !(chunk.buffer instanceof SharedArrayBuffer);
       const buf = owned ? (chunk.buffer as ArrayBuffer) : new Uint8Array(chunk).buffer;
       inFlight += chunk.length;
-      w.postMessage({ op: 'data', buf }, [buf]);
-      if (inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => (resume = r));
+      job.post({ op: 'data', job: job.id, buf }, [buf]);
+      if (inFlight >= MAX_IN_FLIGHT && !failed) await new Promise<void>((r) => (resume = r));
       resume = undefined;
     }
-    if (!failed) w.postMessage({ op: 'end' });
+    if (failed) throw failed;
+    job.post({ op: 'end', job: job.id });
     const { entries, digest } = await result;
     if (digest !== o.diffId) throw new TsociError('DIGEST_MISMATCH', `layer ${o.diffId}: its uncompressed content has digest ${digest}`);
     return entries;
   } catch (e) {
-    await w.terminate();
+    // The worker stops this job and answers; only then is it safe for the caller to remove what it wrote.
+    job.post({ op: 'abort', job: job.id });
+    await result.catch(() => {});
     if ((e as { code?: string }).code === 'Z_DATA_ERROR' || (e as { code?: string }).code === 'Z_BUF_ERROR') {
       throw new TsociError('MANIFEST_INVALID', `layer ${o.diffId} is not valid ${o.compression} data`);
     }
     throw failed ?? e;
+  } finally {
+    job.close();
   }
 }

@@ -1,64 +1,107 @@
-// Worker thread: applies one layer's uncompressed tar stream to a directory (extract.ts) and hashes it for the
-// diff ID (every byte, the padding after the end-of-archive marker too). The parent reads and decompresses the
-// blob, and sends the tar bytes here as {op:'data', buf} (transferred), then
-// {op:'end'}; every chunk is acknowledged {op:'ack', bytes} once consumed, which is the parent's backpressure.
-// Lower-layer lookups go up as {op:'lower', id, rel} and come back as {op:'lower', id, path}.
-// workerData: { target, format }. Ends with {op:'done', entries, digest} or {op:'error', code, message, hint}.
+// Worker thread of the extraction pool (apply-in-worker.ts): applies layers' uncompressed tar streams to
+// directories (extract.ts), several at once, and hashes each for its diff ID (every byte, the padding after the
+// end-of-archive marker too). Messages name their job:
+//   in:  {op:'start', job, target, format}, {op:'data', job, buf} (transferred), {op:'end', job},
+//        {op:'abort', job}, {op:'lower', job, id, path}
+//   out: {op:'ack', job, bytes} once a chunk is consumed (the parent's backpressure), {op:'lower', job, id, rel},
+//        {op:'warn', job, msg}, and last {op:'done', job, entries, digest} or {op:'error', job, code, message, hint}.
+// A job that fails or is aborted stops there; the others go on.
 
 import { createHash } from 'node:crypto';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { type LayerFormat, applyLayer } from './extract.js';
 
-const data = workerData as { target: string; format: LayerFormat };
-const lookups = new Map<number, (p: string | undefined) => void>();
-let nextLookup = 0;
-const chunks: Buffer[] = [];
-const hash = createHash('sha256');
-let ended = false;
-let wake: (() => void) | undefined;
+type In =
+  | { op: 'start'; job: number; target: string; format: LayerFormat }
+  | { op: 'data'; job: number; buf: ArrayBuffer }
+  | { op: 'end'; job: number }
+  | { op: 'abort'; job: number }
+  | { op: 'lower'; job: number; id: number; path?: string };
 
-parentPort!.on('message', (m: { op: 'data'; buf: ArrayBuffer } | { op: 'end' } | { op: 'lower'; id: number; path?: string }) => {
-  if (m.op === 'data') chunks.push(Buffer.from(m.buf));
-  else if (m.op === 'end') ended = true;
-  else if (m.op === 'lower') {
-    lookups.get(m.id)?.(m.path);
-    lookups.delete(m.id);
+const ABORTED = 'the extraction was stopped';
+
+class Job {
+  readonly chunks: Buffer[] = [];
+  readonly hash = createHash('sha256');
+  readonly lookups = new Map<number, (p: string | undefined) => void>();
+  ended = false;
+  aborted = false;
+  private nextLookup = 0;
+  private wake: (() => void) | undefined;
+
+  constructor(readonly id: number) {}
+
+  poke(): void {
+    this.wake?.();
+  }
+
+  abort(): void {
+    this.aborted = true;
+    // A lookup the parent will not answer any more must not hold the job up.
+    for (const resolve of this.lookups.values()) resolve(undefined);
+    this.lookups.clear();
+    this.poke();
+  }
+
+  async *tarStream(): AsyncGenerator<Buffer> {
+    for (;;) {
+      if (this.aborted) throw new Error(ABORTED);
+      const c = this.chunks.shift();
+      if (c) {
+        this.hash.update(c);
+        yield c;
+        parentPort!.postMessage({ op: 'ack', job: this.id, bytes: c.length });
+        continue;
+      }
+      if (this.ended) return;
+      await new Promise<void>((r) => (this.wake = r));
+      this.wake = undefined;
+    }
+  }
+
+  lowerLookup(rel: string): Promise<string | undefined> {
+    if (this.aborted) return Promise.resolve(undefined);
+    const id = this.nextLookup++;
+    return new Promise((resolve) => {
+      this.lookups.set(id, resolve);
+      parentPort!.postMessage({ op: 'lower', job: this.id, id, rel });
+    });
+  }
+}
+
+const jobs = new Map<number, Job>();
+
+async function run(job: Job, target: string, format: LayerFormat): Promise<void> {
+  try {
+    const src = Object.assign(job.tarStream(), { destroy: () => undefined });
+    const res = await applyLayer(target, src, { format, lowerLookup: (rel) => job.lowerLookup(rel), onWarn: (msg) => parentPort!.postMessage({ op: 'warn', job: job.id, msg }) });
+    // Drain what follows the end-of-archive marker, so the parent's stream completes.
+    for await (const _ of src) void _;
+    parentPort!.postMessage({ op: 'done', job: job.id, entries: res.entries, digest: `sha256:${job.hash.digest('hex')}` });
+  } catch (e) {
+    const err = e as { code?: string; message?: string; hint?: string };
+    parentPort!.postMessage({ op: 'error', job: job.id, code: err.code, message: job.aborted ? ABORTED : err.message, hint: err.hint });
+  } finally {
+    jobs.delete(job.id);
+  }
+}
+
+parentPort!.on('message', (m: In) => {
+  if (m.op === 'start') {
+    const job = new Job(m.job);
+    jobs.set(m.job, job);
+    void run(job, m.target, m.format);
     return;
   }
-  wake?.();
-});
-
-async function* tarStream(): AsyncGenerator<Buffer> {
-  for (;;) {
-    const c = chunks.shift();
-    if (c) {
-      hash.update(c);
-      yield c;
-      parentPort!.postMessage({ op: 'ack', bytes: c.length });
-      continue;
-    }
-    if (ended) return;
-    await new Promise<void>((r) => (wake = r));
-    wake = undefined;
+  const job = jobs.get(m.job);
+  if (!job) return; // finished already (failed): what still arrives for it goes nowhere
+  if (m.op === 'data') job.chunks.push(Buffer.from(m.buf));
+  else if (m.op === 'end') job.ended = true;
+  else if (m.op === 'abort') return job.abort();
+  else if (m.op === 'lower') {
+    job.lookups.get(m.id)?.(m.path);
+    job.lookups.delete(m.id);
+    return;
   }
-}
-
-function lowerLookup(rel: string): Promise<string | undefined> {
-  const id = nextLookup++;
-  return new Promise((resolve) => {
-    lookups.set(id, resolve);
-    parentPort!.postMessage({ op: 'lower', id, rel });
-  });
-}
-
-try {
-  const src = Object.assign(tarStream(), { destroy: () => undefined });
-  const res = await applyLayer(data.target, src, { format: data.format, lowerLookup, onWarn: (msg) => parentPort!.postMessage({ op: 'warn', msg }) });
-  // Drain what follows the end-of-archive marker, so the parent's stream completes.
-  for await (const _ of src) void _;
-  parentPort!.postMessage({ op: 'done', entries: res.entries, digest: `sha256:${hash.digest('hex')}` });
-} catch (e) {
-  const err = e as { code?: string; message?: string; hint?: string };
-  parentPort!.postMessage({ op: 'error', code: err.code, message: err.message, hint: err.hint });
-}
-parentPort!.close();
+  job.poke();
+});
