@@ -185,13 +185,14 @@ export async function applyBlob(o: ApplyBlobOptions): Promise<number> {
     if (digest !== o.diffId) throw new TsociError('DIGEST_MISMATCH', `layer ${o.diffId}: its uncompressed content has digest ${digest}`);
     return entries;
   } catch (e) {
+    // The first failure is the one to report (not the worker's "stopped" that follows the abort).
+    failed ??= e;
     // The worker stops this job and answers; only then is it safe for the caller to remove what it wrote.
     job.post({ op: 'abort', job: job.id });
     await result.catch(() => {});
-    if ((e as { code?: string }).code === 'Z_DATA_ERROR' || (e as { code?: string }).code === 'Z_BUF_ERROR') {
-      throw new TsociError('MANIFEST_INVALID', `layer ${o.diffId} is not valid ${o.compression} data`);
-    }
-    throw failed ?? e;
+    const code = (failed as { code?: string }).code;
+    if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR') throw new TsociError('MANIFEST_INVALID', `layer ${o.diffId} is not valid ${o.compression} data`);
+    throw failed;
   } finally {
     job.close();
   }
