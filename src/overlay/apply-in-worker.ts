@@ -7,13 +7,12 @@
 // The workers are a pool, one per CPU, each extracting several layers at once: a worker costs ~40 ms of CPU to
 // start and its own JIT warm-up, and five layers streaming in parallel on two cores gain nothing from five.
 
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { TsociError } from '../errors.js';
+import { startWorker } from '../sys/workers.js';
 import type { Digest } from '../oci/digest.js';
 import type { Compression } from '../oci/media-types.js';
 import { decompressor } from './decompress.js';
@@ -22,27 +21,6 @@ import type { LayerFormat } from './extract.js';
 const MAX_IN_FLIGHT = 8 << 20;
 /** An idle worker is kept this long for the next layer, then stopped (it never keeps the process alive). */
 const IDLE_MS = 2000;
-
-/**
- * Starts an extraction worker: in the bundle, extract-worker.cjs compiled from its code cache (by
- * bin/load-cached.cjs); in dist/, the module next to this one; under tsx, the TypeScript source.
- */
-function startWorker(): Worker {
-  const self = import.meta.url;
-  if (self.endsWith('.ts')) {
-    // The sources run under tsx, whose loader a worker must register again.
-    const url = new URL('./extract-worker.ts', self).href;
-    const api = import.meta.resolve('tsx/esm/api');
-    return new Worker(`import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(url)}); });`, { eval: true });
-  }
-  const dir = path.dirname(fileURLToPath(self));
-  const bundled = path.join(dir, 'extract-worker.cjs');
-  const loader = path.resolve(dir, '../../bin/load-cached.cjs');
-  if (existsSync(bundled) && existsSync(loader)) {
-    return new Worker(`require(${JSON.stringify(loader)}).loadCached(${JSON.stringify(bundled)});`, { eval: true });
-  }
-  return new Worker(new URL('./extract-worker.js', self));
-}
 
 type Out =
   | { op: 'ack'; job: number; bytes: number }
@@ -92,7 +70,7 @@ class ExtractPool {
   }
 
   private spawn(): PoolWorker {
-    const pw: PoolWorker = { worker: startWorker(), jobs: new Map() };
+    const pw: PoolWorker = { worker: startWorker(import.meta.url, 'extract-worker'), jobs: new Map() };
     pw.worker.on('message', (m: Out) => pw.jobs.get(m.job)?.message(m));
     const fail = (e: Error) => {
       this.retire(pw);

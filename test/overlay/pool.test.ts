@@ -10,6 +10,7 @@ import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import type { Digest } from '../../src/oci/digest.js';
 import { applyBlob } from '../../src/overlay/apply-in-worker.js';
 import { tarLayer } from '../helpers/images.js';
 
@@ -19,7 +20,7 @@ let n = 0;
 
 interface Layer {
   gz: Buffer;
-  diffId: `sha256:${string}`;
+  diffId: Digest;
   files: Map<string, Buffer>;
 }
 
@@ -28,7 +29,7 @@ async function layer(files: number, size: number, impliedDir = false): Promise<L
   const contents = new Map<string, Buffer>();
   for (let i = 0; i < files; i++) contents.set(`d/f${i}.bin`, randomBytes(size));
   const tar = await tarLayer([...(impliedDir ? [] : [{ name: 'd/', type: 'directory' as const }]), ...[...contents].map(([name, content]) => ({ name, content }))]);
-  return { gz: gzipSync(tar), diffId: `sha256:${createHash('sha256').update(tar).digest('hex')}`, files: contents };
+  return { gz: gzipSync(tar), diffId: `sha256:${createHash('sha256').update(tar).digest('hex')}` as Digest, files: contents };
 }
 
 function target(): string {
