@@ -11,6 +11,9 @@ if (process.env.TSOCI_NODE_EXTRA_CA_CERTS !== undefined) {
 }
 const { readFileSync } = require('node:fs');
 const path = require('node:path');
+// The V8 flags every tsoci process runs with, set before any code loads: a code cache is rejected when the flags
+// differ from those it was made with (scripts/bundle.mjs sets the same). --liftoff-only: see src/registry/wasm-tier.ts.
+require('node:v8').setFlagsFromString('--liftoff-only');
 
 async function main(argv) {
   if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v' || argv[0] === 'version')) {

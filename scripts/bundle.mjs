@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import path from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { Script } from 'node:vm';
 import { build } from 'esbuild';
 
@@ -77,7 +78,9 @@ await build({
   sourcemap: true,
 });
 
-// Compiled as bin/load-cached.cjs compiles them: wrapped like a CommonJS module.
+// Compiled as bin/load-cached.cjs compiles them: wrapped like a CommonJS module, with the V8 flags bin/run.cjs sets
+// (V8 rejects a cache made under other flags).
+setFlagsFromString('--liftoff-only');
 for (const name of ['fast', 'extract-worker', ...VENDORED.map((v) => `vendor-${v}`)]) {
   const file = `dist/cli-bundle/${name}.cjs`;
   const script = new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: new URL(`../${file}`, import.meta.url).pathname });

@@ -8,11 +8,17 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { BIN } from '../helpers/cli.js';
+import { buildImage, busyboxEntries } from '../helpers/images.js';
+import { unmountUnder } from '../helpers/mounts.js';
+import { pushImage, startRegistry } from '../helpers/registry.js';
 
 const top = path.resolve(path.dirname(BIN), '..');
 // A copy of the installed files (bin, dist/cli-bundle, package.json; no node_modules: the fast path needs none).
 const copy = mkdtempSync(path.join(os.tmpdir(), 'tsoci-startup-'));
-after(() => rmSync(copy, { recursive: true, force: true }));
+after(() => {
+  unmountUnder(copy);
+  rmSync(copy, { recursive: true, force: true });
+});
 cpSync(path.join(top, 'bin'), path.join(copy, 'bin'), { recursive: true });
 cpSync(path.join(top, 'dist', 'cli-bundle'), path.join(copy, 'dist', 'cli-bundle'), { recursive: true });
 cpSync(path.join(top, 'package.json'), path.join(copy, 'package.json'));
@@ -44,6 +50,25 @@ describe('start-up of the fast path', () => {
     const afterRun = statSync(cacheFile());
     assert.equal(afterRun.mtimeMs, before.mtimeMs);
     assert.equal(afterRun.size, before.size);
+  });
+
+  it('a cold bundle (registry client, extraction workers) uses every cache as built: none is written again', async () => {
+    const reg = await startRegistry();
+    try {
+      await pushImage(reg, 'startup/app', 'v1', await buildImage({ layers: [busyboxEntries(), [{ name: 'etc/motd', content: 'cached\n' }]] }));
+      const caches = () => readdirSync(bundleDir).filter((f) => f.endsWith('.v8cache')).sort().map((f) => `${f} ${statSync(path.join(bundleDir, f)).mtimeMs}`);
+      const before = caches();
+      assert.ok(before.some((c) => c.startsWith('vendor-undici-')) && before.some((c) => c.startsWith('extract-worker-')), before.join('\n'));
+      const dir = path.join(copy, 'bundle');
+      const res = runCopy(['bundle', '--root', path.join(copy, 'root-cold'), `${reg.host}/startup/app:v1`, dir]);
+      assert.equal(res.code, 0, res.stderr);
+      assert.equal(readFileSync(path.join(dir, 'rootfs', 'etc', 'motd'), 'utf8'), 'cached\n');
+      // Had V8 rejected one (say, made under other flags than the CLI runs with), the loader would have rewritten it.
+      assert.deepEqual(caches(), before);
+    } finally {
+      unmountUnder(copy); // (unbundle is an oclif command: the copy has no node_modules)
+      await reg.stop();
+    }
   });
 
   it('a cache V8 rejects is replaced, and the command does the same', () => {
