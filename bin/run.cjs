@@ -21,7 +21,11 @@ async function main(argv) {
     process.stdout.write(`tsoci/${version} ${process.platform}-${process.arch} node-${process.version}\n`);
     return 0;
   }
-  if (argv[0] === 'run' || argv[0] === 'bundle' || argv[0] === 'pull') return loadFastPath().main(argv);
+  if (argv[0] === 'run' || argv[0] === 'bundle' || argv[0] === 'pull') {
+    const code = await loadFastPath().main(argv);
+    if (code === 0) require('./load-cached.cjs').trainCaches(argv[0]);
+    return code;
+  }
   return undefined;
 }
 

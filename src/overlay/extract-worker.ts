@@ -70,6 +70,7 @@ class Job {
 }
 
 const jobs = new Map<number, Job>();
+let trained = false;
 
 async function run(job: Job, target: string, format: LayerFormat): Promise<void> {
   try {
@@ -78,6 +79,11 @@ async function run(job: Job, target: string, format: LayerFormat): Promise<void>
     // Drain what follows the end-of-archive marker, so the parent's stream completes.
     for await (const _ of src) void _;
     parentPort!.postMessage({ op: 'done', job: job.id, entries: res.entries, digest: `sha256:${job.hash.digest('hex')}` });
+    // Loaded from the bundle (bin/load-cached.cjs): once, the code cache learns what a whole extraction compiled.
+    if (!trained) {
+      trained = true;
+      (globalThis as { __tsociTrainCaches?: (kind: string) => void }).__tsociTrainCaches?.('extract');
+    }
   } catch (e) {
     const err = e as { code?: string; message?: string; hint?: string };
     parentPort!.postMessage({ op: 'error', job: job.id, code: err.code, message: job.aborted ? ABORTED : err.message, hint: err.hint });
