@@ -6,7 +6,7 @@ import type { Compression } from '../oci/media-types.js';
 
 /** A Transform that decompresses `c`; fzstd is loaded only for zstd layers. */
 export async function decompressor(c: Compression): Promise<Transform> {
-  if (c === 'gzip') return createGunzip({ chunkSize: 256 << 10 });
+  if (c === 'gzip') return createGunzip({ chunkSize: 1 << 20 });
   if (c === 'none') return new Transform({ transform: (chunk, _e, cb) => cb(null, chunk) });
   const { Decompress } = await import('fzstd');
   let out: Transform;
