@@ -50,7 +50,7 @@ class LayerFeed implements IngestTap {
     return this.stream;
   }
 
-  /** Network chunks are small: they go on in batches of 1 MiB, fewer and larger steps for zlib and the worker. */
+  /** Network chunks are small: they go on in batches of 4 MiB, fewer and larger steps for zlib and the worker. */
   private batch: Uint8Array[] = [];
   private batchBytes = 0;
 
@@ -61,7 +61,7 @@ class LayerFeed implements IngestTap {
     }
     this.batch.push(chunk);
     this.batchBytes += chunk.length;
-    if (this.batchBytes < 1 << 20) return;
+    if (this.batchBytes < 4 << 20) return;
     return this.flush();
   }
 
