@@ -26,6 +26,9 @@ function deferred<T>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
+const BATCH = 4 << 20;
+const BATCH_MS = 50;
+
 /** One layer's meeting point: the ingest writes into it, the snapshotter reads from it. */
 class LayerFeed implements IngestTap {
   /** What the snapshotter extracts from: the stream (bytes arriving) or the stored blob. */
@@ -36,6 +39,7 @@ class LayerFeed implements IngestTap {
   /** Set when the snapshot side is out (failed or not needed): bytes go nowhere. */
   private out: { error?: unknown } | undefined;
   private drained: (() => void) | undefined;
+  private aborted = false;
 
   constructor(private readonly blobFile: string) {}
 
@@ -50,9 +54,13 @@ class LayerFeed implements IngestTap {
     return this.stream;
   }
 
-  /** Network chunks are small: they go on in batches of 4 MiB, fewer and larger steps for zlib and the worker. */
+  /**
+   * Network chunks are small: they go on in batches of 4 MiB, fewer and larger steps for zlib and the worker. On a
+   * slow network a batch would wait long for its 4 MiB: what arrived goes on after BATCH_MS anyway.
+   */
   private batch: Uint8Array[] = [];
   private batchBytes = 0;
+  private timer: NodeJS.Timeout | undefined;
 
   write(chunk: Uint8Array): void | Promise<void> {
     if (this.out) {
@@ -61,11 +69,21 @@ class LayerFeed implements IngestTap {
     }
     this.batch.push(chunk);
     this.batchBytes += chunk.length;
-    if (this.batchBytes < 4 << 20) return;
-    return this.flush();
+    if (this.batchBytes >= BATCH) return this.flush();
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      // Not when the extractor is behind (the next full batch waits for it) or the layer is over.
+      if (!this.out && !this.aborted && !this.stream?.writableNeedDrain) void this.flush();
+    }, BATCH_MS);
+  }
+
+  private stopTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   private flush(): void | Promise<void> {
+    this.stopTimer();
     if (!this.batchBytes) return;
     const buf = this.batch.length === 1 ? this.batch[0]! : Buffer.concat(this.batch, this.batchBytes);
     this.batch = [];
@@ -89,6 +107,8 @@ class LayerFeed implements IngestTap {
   }
 
   abort(e: unknown): void {
+    this.aborted = true;
+    this.stopTimer();
     this.digestOk.reject(e);
     this.input.reject(e);
     this.stream?.destroy(e instanceof Error ? e : new Error(String(e)));
@@ -96,6 +116,7 @@ class LayerFeed implements IngestTap {
 
   /** From the snapshot side: committed (no error), failed, or not needed. */
   settle(e?: unknown): void {
+    this.stopTimer();
     if (e === undefined) {
       this.out ??= {};
       this.settled.resolve();
