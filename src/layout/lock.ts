@@ -13,7 +13,8 @@ export interface Lock {
 /** Takes an exclusive (or shared) lock on `file`, waiting for other holders. */
 export async function acquireLock(file: string, opts: { shared?: boolean } = {}): Promise<Lock> {
   mkdirSync(path.dirname(file), { recursive: true });
-  const { id, done } = request('L', [opts.shared ? 's' : 'x', field(file)]);
+  // Absolute: the helper's working directory is not ours (it changes directory for mounts).
+  const { id, done } = request('L', [opts.shared ? 's' : 'x', field(path.resolve(file))]);
   await done.catch((e: Error) => {
     throw new Error(`cannot lock ${file}: ${e.message}`);
   });

@@ -1,10 +1,11 @@
 // The perl helper's mount(2) and umount2(2): what reaches the kernel, with any bytes in paths, and its errors.
 
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { acquireLock } from '../../src/layout/lock.js';
 import { mount, umount } from '../../src/overlay/sys.js';
 import { helperMounts } from '../../src/sys/helper.js';
 import { mountsUnder, unmountUnder } from '../helpers/mounts.js';
@@ -49,6 +50,23 @@ describe('perl helper: mount and umount', () => {
     // The helper went back to / after the mount: a later mount with a relative target is resolved by us, not it.
     await umount(path.relative(process.cwd(), merged));
     assert.deepEqual(mountsUnder(base), []);
+  });
+
+  it('a lock by a relative path is taken where it names, though the helper changed directory for a mount', async () => {
+    const base = path.join(dir, 'lockcwd');
+    for (const d of ['l1', 'upper', 'work', 'merged']) mkdirSync(path.join(base, d), { recursive: true });
+    await mount('overlay', 'overlay', path.join(base, 'merged'), ['lowerdir=l1', `upperdir=${path.join(base, 'upper')}`, `workdir=${path.join(base, 'work')}`], base);
+    await umount(path.join(base, 'merged'));
+    const cwd = process.cwd();
+    process.chdir(base);
+    try {
+      const lock = await acquireLock('relative.lock');
+      await lock.release();
+    } finally {
+      process.chdir(cwd);
+    }
+    assert.ok(existsSync(path.join(base, 'relative.lock')));
+    assert.ok(!existsSync('/relative.lock'));
   });
 
   it('lazy unmount detaches a busy mount', async () => {
