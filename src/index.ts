@@ -246,7 +246,11 @@ export async function logout(server: string | undefined): Promise<{ registry: st
 
 /** The stored image `reference` names, pulled first when missing (and `pull` is not 'never'). */
 export async function imageFor(reference: string, settings: Settings, opts: PullOptions & { pull?: 'missing' | 'always' | 'never' } = {}): Promise<StoredImage> {
-  const store = await openStore(settings);
+  return imageIn(await openStore(settings), reference, settings, opts);
+}
+
+/** imageFor in a store the caller opened already. */
+async function imageIn(store: LayoutStore, reference: string, settings: Settings, opts: PullOptions & { pull?: 'missing' | 'always' | 'never' }): Promise<StoredImage> {
   const name = localName(reference);
   // A pull on the way to a bundle extracts while it downloads.
   if (opts.pull === 'always') return (await pull(reference, settings, { unpack: true, ...opts })).image;
@@ -261,8 +265,8 @@ export async function imageFor(reference: string, settings: Settings, opts: Pull
 /** Writes a runtime bundle for `reference` in `dir` (pulling the image when missing). */
 export async function bundle(reference: string, dir: string, settings: Settings, opts: BundleOptions & PullOptions & { pull?: 'missing' | 'always' | 'never' } = {}): Promise<Bundle> {
   // A flattened copy needs no snapshots: then a pull only downloads.
-  const img = await imageFor(reference, settings, { ...opts, unpack: opts.unpack ?? !opts.copy });
   const store = await openStore(settings);
+  const img = await imageIn(store, reference, settings, { ...opts, unpack: opts.unpack ?? !opts.copy });
   return asWriter(store, () => createBundle(settings.root, store, img, dir, opts));
 }
 
@@ -281,8 +285,8 @@ export async function run(
   opts: import('./runtime/run.js').RunOptions & PullOptions & { pull?: 'missing' | 'always' | 'never' },
 ): Promise<import('./runtime/run.js').RunResult> {
   const { runContainer } = await import('./runtime/run.js');
-  const img = await imageFor(reference, settings, opts);
   const store = await openStore(settings);
+  const img = await imageIn(store, reference, settings, opts);
   return runContainer(settings.root, store, img, opts);
 }
 
