@@ -23,8 +23,22 @@ function mountLine(target: string): string | undefined {
 }
 
 describe('perl helper: mount and umount', () => {
-  it('this machine mounts through the helper (not mount(8))', () => {
+  it('this machine mounts through the helper, not mount(8) or umount(8)', async () => {
     assert.equal(helperMounts, true, `no system call numbers for ${process.arch}`);
+    const target = path.join(dir, 'no-tools');
+    mkdirSync(target);
+    // The helper is running once a first request went through; then no tool can be found on PATH.
+    await assert.rejects(umount(path.join(dir, 'not-mounted-at-all')));
+    const pathVar = process.env.PATH;
+    process.env.PATH = path.join(dir, 'empty-path');
+    try {
+      await mount('tmpfs', 'tmpfs', target, ['size=1m']);
+      assert.ok(mountLine(target), 'mounted without mount(8)');
+      await umount(target);
+      assert.equal(mountLine(target), undefined);
+    } finally {
+      process.env.PATH = pathVar;
+    }
   });
 
   it('mounts a tmpfs with its options on a path with spaces and commas, and unmounts it', async () => {
